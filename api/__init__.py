@@ -1,0 +1,1 @@
+"""The HTTP API serving city data to dashboards and open-data portals."""

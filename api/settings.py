@@ -1,0 +1,18 @@
+"""Configuration of an API process, read once from `MEETNET_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEETNET_", extra="ignore")
+
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/meetnet")
+    api_pool_size: int = Field(default=10, ge=1, le=100)
+    # Bounds that keep one request from asking the database for everything at once.
+    api_max_range_days: int = Field(default=366, ge=1)
+    api_max_points: int = Field(default=100_000, ge=1)
+    api_max_buckets: int = Field(default=10_000, ge=1)
+    api_statement_timeout_ms: int = Field(default=15_000, ge=100)

@@ -1,0 +1,95 @@
+"""The quantity catalogue: canonical keys, SenML units and how each quantity aggregates.
+
+This is the single source of truth; `meetnet migrate` seeds it into the `quantities` table and the
+API serves it. Units are SenML (RFC 8428 / RFC 8798) symbols; "" marks a dimensionless state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Aggregation(StrEnum):
+    """How values of a quantity combine over a time bucket."""
+
+    MEAN = "mean"
+    SUM = "sum"  # counts: people passing, events
+    ENERGY_MEAN = "energy_mean"  # decibels: 10*log10(mean(10^(L/10)))
+    MAX = "max"
+    STATE = "state"  # last value wins: occupancy, open/closed
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    key: str
+    unit: str
+    aggregation: Aggregation
+    description: str
+
+
+def _q(key: str, unit: str, aggregation: Aggregation, description: str) -> Quantity:
+    return Quantity(key, unit, aggregation, description)
+
+
+_M, _S, _E, _X, _ST = (
+    Aggregation.MEAN,
+    Aggregation.SUM,
+    Aggregation.ENERGY_MEAN,
+    Aggregation.MAX,
+    Aggregation.STATE,
+)
+
+QUANTITIES: dict[str, Quantity] = {
+    q.key: q
+    for q in (
+        _q("air_temperature", "Cel", _M, "Air temperature"),
+        _q("relative_humidity", "%RH", _M, "Relative humidity of the air"),
+        _q("barometric_pressure", "hPa", _M, "Barometric (air) pressure"),
+        _q("co2", "ppm", _M, "Carbon dioxide concentration"),
+        _q("tvoc", "ppb", _M, "Total volatile organic compounds"),
+        _q("no2", "ppb", _M, "Nitrogen dioxide concentration"),
+        _q("pm1", "ug/m3", _M, "PM1 particulate mass concentration"),
+        _q("pm2_5", "ug/m3", _M, "PM2.5 particulate mass concentration"),
+        _q("pm4", "ug/m3", _M, "PM4 particulate mass concentration"),
+        _q("pm10", "ug/m3", _M, "PM10 particulate mass concentration"),
+        _q("noise_laeq", "dB", _E, "A-weighted equivalent continuous sound level (LAeq)"),
+        _q("noise_lamax", "dB", _X, "A-weighted maximum sound level (LAmax)"),
+        _q("illuminance", "lx", _M, "Illuminance"),
+        _q("presence", "", _ST, "Presence detected (1) or not (0)"),
+        _q("motion_count", "count", _S, "Motion events counted"),
+        _q("people_count", "count", _S, "People counted"),
+        _q("distance", "m", _M, "Distance measured by a range sensor"),
+        _q("fill_level", "%", _M, "Fill level of a container"),
+        _q("parking_occupied", "", _ST, "Parking space occupied (1) or free (0)"),
+        _q("battery_voltage", "V", _M, "Battery voltage"),
+        _q("battery_level", "%EL", _M, "Remaining battery charge"),
+        _q("latitude", "lat", _ST, "GPS latitude (WGS84)"),
+        _q("longitude", "lon", _ST, "GPS longitude (WGS84)"),
+        _q("altitude", "m", _M, "Altitude above sea level"),
+        # Generic CayenneLPP types: meaning depends on the device's channel assignment.
+        _q("digital_input", "", _ST, "Digital input state"),
+        _q("digital_output", "", _ST, "Digital output state"),
+        _q("analog_input", "", _M, "Analog input value"),
+        _q("analog_output", "", _M, "Analog output value"),
+        _q("generic", "", _M, "Generic sensor value"),
+        _q("acceleration_x", "m/s2", _M, "Acceleration along the X axis"),
+        _q("acceleration_y", "m/s2", _M, "Acceleration along the Y axis"),
+        _q("acceleration_z", "m/s2", _M, "Acceleration along the Z axis"),
+        _q("angular_velocity_x", "deg/s", _M, "Angular velocity around the X axis"),
+        _q("angular_velocity_y", "deg/s", _M, "Angular velocity around the Y axis"),
+        _q("angular_velocity_z", "deg/s", _M, "Angular velocity around the Z axis"),
+        _q("voltage", "V", _M, "Electric potential"),
+        _q("current", "A", _M, "Electric current"),
+        _q("frequency", "Hz", _M, "Frequency"),
+        _q("percentage", "%", _M, "Generic percentage"),
+        _q("concentration", "ppm", _M, "Generic gas concentration"),
+        _q("power", "W", _M, "Electric power"),
+        _q("energy", "kWh", _M, "Energy meter reading"),
+        _q("direction", "deg", _M, "Direction (compass degrees)"),
+        _q("colour_red", "", _M, "Colour sensor, red component (0-255)"),
+        _q("colour_green", "", _M, "Colour sensor, green component (0-255)"),
+        _q("colour_blue", "", _M, "Colour sensor, blue component (0-255)"),
+        _q("switch", "", _ST, "Switch state, on (1) or off (0)"),
+    )
+}

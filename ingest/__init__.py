@@ -1,0 +1,1 @@
+"""MQTT subscription, envelope parsing, decoding and the batching writer into PostgreSQL."""

@@ -1,0 +1,90 @@
+"""Domain values of ingestion: a parsed uplink, its radio summary, a dead letter."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from decoders import Measurement
+
+
+class IngestError(Exception):
+    """Base of ingest's own errors."""
+
+
+class ParseError(IngestError):
+    """The message is not a usable envelope; `reason` says what is wrong with it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Stage(StrEnum):
+    """Where in the pipeline a message failed."""
+
+    PARSE = "parse"
+    DECODE = "decode"
+    STORE = "store"
+
+
+@dataclass(frozen=True, slots=True)
+class Radio:
+    """Summary of how the uplink was heard: best signal over all gateways."""
+
+    rssi: float | None = None
+    snr: float | None = None
+    spreading_factor: int | None = None
+    frequency: int | None = None
+    gateway_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Uplink:
+    """One uplink as the network server delivered it, independent of envelope format."""
+
+    idempotency_key: str
+    dev_eui: str  # 16 upper-case hex digits
+    received_at: datetime  # network server reception time, UTC
+    f_port: int
+    f_cnt: int
+    payload: bytes
+    device_name: str | None = None
+    application_id: str | None = None
+    model: str | None = None  # Device Repository "brand_id/model_id"
+    latitude: float | None = None
+    longitude: float | None = None
+    radio: Radio = field(default_factory=Radio)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedUplink:
+    """An uplink with what its decoder made of it (no measurements if decoding failed)."""
+
+    uplink: Uplink
+    topic: str
+    decoder: str | None
+    decoder_version: str | None
+    measurements: tuple[Measurement, ...]
+    decode_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message kept with the reason it could not go further."""
+
+    topic: str
+    payload: bytes
+    stage: Stage
+    reason: str
+    dev_eui: str | None = None
+
+    @property
+    def fingerprint(self) -> bytes:
+        """Same stage, topic and bytes → same fingerprint, so repeats are counted once."""
+        digest = hashlib.sha256(self.stage.encode())
+        digest.update(b"\0" + self.topic.encode() + b"\0")
+        digest.update(self.payload)
+        return digest.digest()

@@ -1,0 +1,81 @@
+"""From one MQTT message to what should be stored: pure logic, no I/O.
+
+Every message ends as exactly one of: a decoded uplink, an uplink kept raw plus a decode-stage dead
+letter, a parse-stage dead letter, or a recognised non-uplink event that is skipped on purpose.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from decoders import QUANTITIES, DecodeError, Measurement, decoder_for
+from ingest import tts
+from ingest.model import DeadLetter, DecodedUplink, ParseError, Stage, Uplink
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A message recognised as something other than an uplink (join, downlink events, ...)."""
+
+    topic: str
+
+
+Outcome = DecodedUplink | DeadLetter | Skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """Parses and decodes messages; `registered` maps dev_eui to a decoder chosen by an operator."""
+
+    default_decoder: str | None = "cayenne_lpp"
+    registered: Mapping[str, str] | None = None
+
+    def process(self, topic: str, payload: bytes) -> tuple[Outcome, ...]:
+        try:
+            if not tts.is_uplink_topic(topic):
+                return (Skipped(topic),)
+            uplink = tts.parse_uplink(payload, topic)
+        except ParseError as exc:
+            return (DeadLetter(topic, payload, Stage.PARSE, exc.reason),)
+        return self.decode(uplink, topic, payload)
+
+    def decode(self, uplink: Uplink, topic: str, payload: bytes) -> tuple[Outcome, ...]:
+        """Decode a parsed uplink; a failure keeps the raw uplink and adds a dead letter."""
+        if uplink.f_port == 0:  # MAC commands only: nothing for an application decoder
+            return (DecodedUplink(uplink, topic, None, None, ()),)
+        brand, _, model = (uplink.model or "").partition("/")
+        codec = decoder_for(
+            (self.registered or {}).get(uplink.dev_eui),
+            brand or None,
+            model or None,
+            self.default_decoder,
+        )
+        if codec is None:
+            return (DecodedUplink(uplink, topic, None, None, ()),)
+        try:
+            decoded = codec.decode(uplink.payload, uplink.f_port)
+            measurements = tuple(_checked(m) for m in decoded.measurements)
+        except DecodeError as exc:
+            reason = f"{codec.key} {codec.version}: {exc.reason}"
+            return (
+                DecodedUplink(uplink, topic, codec.key, codec.version, (), decode_error=reason),
+                DeadLetter(topic, payload, Stage.DECODE, reason, uplink.dev_eui),
+            )
+        return (DecodedUplink(uplink, topic, codec.key, codec.version, measurements),)
+
+
+# measurements.sensor is a smallint.
+_MAX_SENSOR = 32767
+
+
+def _checked(m: Measurement) -> Measurement:
+    """Refuse what the database must never hold: unknown quantities, NaN, infinities."""
+    if m.quantity not in QUANTITIES:
+        raise DecodeError(f"decoder produced unknown quantity {m.quantity!r}")
+    if not math.isfinite(m.value):
+        raise DecodeError(f"{m.quantity} value {m.value!r} is not a finite number")
+    if not 0 <= m.sensor <= _MAX_SENSOR:
+        raise DecodeError(f"{m.quantity} sensor index {m.sensor} is out of range")
+    return m

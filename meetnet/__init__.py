@@ -1,0 +1,1 @@
+"""The composition root: the `meetnet` command and the all-in-one demo."""
