@@ -86,8 +86,12 @@ def _start_mosquitto(mosquitto: str, port: int, stack: AsyncExitStack) -> None:
         f"listener {port} 127.0.0.1\nallow_anonymous true\n"
         "max_inflight_messages 1000\nmax_queued_messages 100000\n"
     )
+    # Its own session: Ctrl-C in the terminal reaches the demo, which then stops the broker last.
     process = subprocess.Popen(
-        [mosquitto, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [mosquitto, "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
     def _stop() -> None:

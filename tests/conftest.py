@@ -1,0 +1,133 @@
+"""Real services for the tests: a fresh PostgreSQL database per test, a Mosquitto per session.
+
+PostgreSQL: the server at MEETNET_TEST_DATABASE_URL (default: the local one on 127.0.0.1:5432);
+each test gets its own database cloned from a migrated template. Mosquitto: started from the
+shipped `deploy/mosquitto.conf` on a free port, with persistence in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from meetnet.database import prepare
+
+REPO = Path(__file__).resolve().parent.parent
+SERVER_URL = os.environ.get(
+    "MEETNET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def database_url(name: str) -> str:
+    parts = urlsplit(SERVER_URL)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(SERVER_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def template_database() -> Iterator[str]:
+    """A migrated, seeded database that per-test databases are cloned from."""
+    name = f"meetnet_template_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(prepare(database_url(name)))
+    yield name
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def db_url(template_database: str) -> Iterator[str]:
+    """URL of a fresh database with the full schema, dropped after the test."""
+    name = f"meetnet_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+    yield database_url(name)
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def empty_db_url() -> Iterator[str]:
+    """URL of a fresh database without any schema (for migration tests)."""
+    name = f"meetnet_empty_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    yield database_url(name)
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Broker:
+    """A Mosquitto process the test suite owns, so tests can restart it."""
+
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        shipped = (REPO / "deploy" / "mosquitto.conf").read_text().splitlines()
+        local = [
+            line
+            for line in shipped
+            if not line.startswith(("listener", "persistence_location", "log_dest"))
+        ]
+        # `user`: as root, mosquitto would switch to its own user and could not write the folder.
+        local += [
+            f"listener {self.port} 127.0.0.1",
+            f"persistence_location {self.workdir}/",
+            f"user {getpass.getuser()}",
+        ]
+        config = self.workdir / "mosquitto.conf"
+        config.write_text("\n".join(local) + "\n")
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            raise RuntimeError("mosquitto is not installed; .ci/run installs it")
+        with (self.workdir / "mosquitto.log").open("ab") as log:
+            self.process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    instance = Broker(free_port(), tmp_path_factory.mktemp("mosquitto"))
+    instance.start()
+    yield instance
+    instance.stop()

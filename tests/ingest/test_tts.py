@@ -1,0 +1,262 @@
+"""The Things Stack v3 envelope parser: the documented example, omitted fields, bad input."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.model import ParseError, Radio
+from ingest.tts import is_uplink_topic, parse_uplink
+
+# formats.md §1.5, verbatim.
+EXAMPLE = {
+    "end_device_ids": {
+        "device_id": "air-07",
+        "application_ids": {"application_id": "city-air"},
+        "dev_eui": "70B3D57ED0061A2B",
+        "join_eui": "0000000000000000",
+        "dev_addr": "260B4C1D",
+    },
+    "correlation_ids": ["as:up:01J9Z0B7Q3T4K8WQ1N5H2C6D7E", "gs:uplink:01J9Z0B7N9M2P4R6S8T0V2W4X6"],
+    "received_at": "2025-03-14T08:15:02.514387211Z",
+    "uplink_message": {
+        "session_key_id": "AY9u6q4mD1yJ4tq1YcZ6kA==",
+        "f_port": 2,
+        "f_cnt": 4711,
+        "frm_payload": "AWcA4QJoTwNzJ+U=",
+        "decoded_payload": {
+            "temperature_1": 22.5,
+            "relative_humidity_2": 39.5,
+            "barometric_pressure_3": 1021.2999877929688,
+        },
+        "rx_metadata": [
+            {
+                "gateway_ids": {"gateway_id": "gw-townhall", "eui": "B827EBFFFE6A1C2D"},
+                "time": "2025-03-14T08:15:02.281Z",
+                "timestamp": 1832204411,
+                "rssi": -97,
+                "channel_rssi": -97,
+                "snr": 6.25,
+                "channel_index": 4,
+                "received_at": "2025-03-14T08:15:02.301Z",
+            },
+            {
+                "gateway_ids": {"gateway_id": "gw-station", "eui": "AA555A0000000101"},
+                "timestamp": 2202113009,
+                "rssi": -114,
+                "channel_rssi": -114,
+                "snr": -3.5,
+                "channel_index": 4,
+            },
+        ],
+        "settings": {
+            "data_rate": {
+                "lora": {"bandwidth": 125000, "spreading_factor": 9, "coding_rate": "4/5"}
+            },
+            "frequency": "867300000",
+            "timestamp": 1832204411,
+            "time": "2025-03-14T08:15:02.281Z",
+        },
+        "received_at": "2025-03-14T08:15:02.309955614Z",
+        "consumed_airtime": "0.205824s",
+        "version_ids": {
+            "brand_id": "acme",
+            "model_id": "air-q1",
+            "hardware_version": "1.0",
+            "firmware_version": "1.2",
+            "band_id": "EU_863_870",
+        },
+    },
+}
+
+
+def _body(doc: object) -> bytes:
+    return orjson.dumps(doc)
+
+
+def test_documented_example() -> None:
+    uplink = parse_uplink(_body(EXAMPLE))
+    assert uplink.idempotency_key == "tts:as:up:01J9Z0B7Q3T4K8WQ1N5H2C6D7E"
+    assert uplink.dev_eui == "70B3D57ED0061A2B"
+    # The network server's reception time, not the AS time and not the gateway time.
+    assert uplink.received_at == datetime(2025, 3, 14, 8, 15, 2, 309955, tzinfo=UTC)
+    assert (uplink.f_port, uplink.f_cnt) == (2, 4711)
+    assert uplink.payload == base64.b64decode("AWcA4QJoTwNzJ+U=")
+    assert uplink.device_name == "air-07"
+    assert uplink.application_id == "city-air"
+    assert uplink.model == "acme/air-q1"
+    assert uplink.radio == Radio(
+        rssi=-97.0, snr=6.25, spreading_factor=9, frequency=867300000, gateway_count=2
+    )
+
+
+def test_every_optional_field_omitted() -> None:
+    """TTS drops fields that are empty, 0 or false: f_port 0, f_cnt 0, no payload, no radio."""
+    minimal = {
+        "end_device_ids": {"dev_eui": "70b3d57ed0061a2b"},
+        "uplink_message": {"received_at": "2025-03-14T08:15:02Z"},
+    }
+    uplink = parse_uplink(_body(minimal))
+    assert uplink.dev_eui == "70B3D57ED0061A2B"
+    assert (uplink.f_port, uplink.f_cnt, uplink.payload) == (0, 0, b"")
+    assert uplink.radio == Radio()
+    assert uplink.model is None and uplink.device_name is None
+    assert uplink.idempotency_key == "70B3D57ED0061A2B:0:2025-03-14T08:15:02+00:00"
+
+
+def test_top_level_received_at_is_the_fallback() -> None:
+    doc = {
+        "end_device_ids": {"dev_eui": "70B3D57ED0061A2B"},
+        "received_at": "2025-03-14T08:15:03Z",
+        "uplink_message": {"f_port": 1},
+    }
+    assert parse_uplink(_body(doc)).received_at == datetime(2025, 3, 14, 8, 15, 3, tzinfo=UTC)
+
+
+def test_registered_location_is_taken() -> None:
+    doc = orjson.loads(_body(EXAMPLE))
+    doc["uplink_message"]["locations"] = {
+        "user": {"latitude": 52.09, "longitude": 5.12, "source": "SOURCE_REGISTRY"}
+    }
+    uplink = parse_uplink(_body(doc))
+    assert (uplink.latitude, uplink.longitude) == (52.09, 5.12)
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        ("{not json", None),
+        ([], "expected a JSON object, got list"),
+        ({"end_device_ids": {"dev_eui": "70B3D57ED0061A2B"}}, "no uplink_message: not an uplink"),
+        (
+            {"uplink_message": {"received_at": "2025-03-14T08:15:02Z"}},
+            "end_device_ids.dev_eui is missing",
+        ),
+        (
+            {"end_device_ids": {"dev_eui": "XYZ"}, "uplink_message": {}},
+            "end_device_ids.dev_eui 'XYZ' is not 16 hex digits",
+        ),
+        (
+            {"end_device_ids": {"dev_eui": "70B3D57ED0061A2B"}, "uplink_message": {}},
+            "neither uplink_message.received_at nor received_at is present",
+        ),
+        (
+            {
+                "end_device_ids": {"dev_eui": "70B3D57ED0061A2B"},
+                "uplink_message": {"received_at": "yesterday"},
+            },
+            "uplink_message.received_at 'yesterday' is not an RFC 3339 timestamp",
+        ),
+        (
+            {
+                "end_device_ids": {"dev_eui": "70B3D57ED0061A2B"},
+                "uplink_message": {"received_at": "2025-03-14T08:15:02Z", "frm_payload": "!!"},
+            },
+            "uplink_message.frm_payload is not valid base64",
+        ),
+        (
+            {
+                "end_device_ids": {"dev_eui": "70B3D57ED0061A2B"},
+                "uplink_message": {"received_at": "2025-03-14T08:15:02Z", "f_cnt": -1},
+            },
+            "f_cnt is not an unsigned 32-bit integer: -1",
+        ),
+        (
+            {
+                "end_device_ids": {"dev_eui": "70B3D57ED0061A2B"},
+                "uplink_message": {"received_at": "2025-03-14T08:15:02Z", "rx_metadata": {}},
+            },
+            "uplink_message.rx_metadata is not a list",
+        ),
+    ],
+    ids=[
+        "not json",
+        "array",
+        "no uplink",
+        "no dev_eui",
+        "bad dev_eui",
+        "no time",
+        "bad time",
+        "bad base64",
+        "negative f_cnt",
+        "rx_metadata object",
+    ],
+)
+def test_bad_envelopes(doc: object, reason: str | None) -> None:
+    body = doc.encode() if isinstance(doc, str) else _body(doc)
+    with pytest.raises(ParseError) as caught:
+        parse_uplink(body)
+    if reason is not None:
+        assert caught.value.reason == reason
+    else:
+        assert caught.value.reason.startswith("not JSON")
+
+
+@pytest.mark.parametrize(
+    ("topic", "uplink"),
+    [
+        ("v3/city-air@ttn/devices/air-07/up", True),
+        ("v3/city-air@ttn/devices/air-07/join", False),
+        ("v3/city-air@ttn/devices/air-07/down/sent", False),
+        ("v3/city-air@ttn/devices/air-07/service/data", False),
+        ("v3/city-air@ttn/devices/air-07/location/solved", False),
+    ],
+)
+def test_topics(topic: str, uplink: bool) -> None:
+    assert is_uplink_topic(topic) is uplink
+
+
+@pytest.mark.parametrize("topic", ["application/1/device/x/event/up", "v3/a/devices/x/bogus"])
+def test_foreign_topics_are_parse_errors(topic: str) -> None:
+    with pytest.raises(ParseError):
+        is_uplink_topic(topic)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_json)
+def test_arbitrary_json_raises_only_parse_error(doc: object) -> None:
+    with contextlib.suppress(ParseError):
+        parse_uplink(json.dumps(doc).encode())
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "end_device_ids": st.fixed_dictionaries(
+                {"dev_eui": st.sampled_from(["70B3D57ED0061A2B"])}
+            ),
+            "uplink_message": st.dictionaries(
+                st.sampled_from(
+                    [
+                        "f_port",
+                        "f_cnt",
+                        "frm_payload",
+                        "rx_metadata",
+                        "settings",
+                        "received_at",
+                        "locations",
+                    ]
+                ),
+                _json,
+            ),
+        }
+    )
+)
+def test_arbitrary_uplink_fields_raise_only_parse_error(doc: dict[str, object]) -> None:
+    with contextlib.suppress(ParseError):
+        parse_uplink(json.dumps(doc).encode())

@@ -1,0 +1,109 @@
+"""The batch writer against a real PostgreSQL: idempotency, latest by measurement time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from decoders import Measurement
+from ingest.model import DeadLetter, DecodedUplink, Radio, Stage, Uplink
+from ingest.writer import Writer, WriteResult
+
+T0 = datetime(2025, 3, 14, 8, 0, tzinfo=UTC)
+EUI = "70B3D57ED0061A2B"
+
+
+def _uplink(key: str, at: datetime, temperature: float, eui: str = EUI) -> DecodedUplink:
+    uplink = Uplink(
+        idempotency_key=key,
+        dev_eui=eui,
+        received_at=at,
+        f_port=2,
+        f_cnt=1,
+        payload=b"\x01",
+        device_name="air-07",
+        radio=Radio(rssi=-97, snr=6.25, spreading_factor=9, frequency=867300000, gateway_count=2),
+    )
+    measurements = (Measurement("air_temperature", temperature, sensor=1),)
+    return DecodedUplink(uplink, "v3/a@ttn/devices/air-07/up", "cayenne_lpp", "1.0.0", measurements)
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+async def test_duplicate_delivery_creates_no_second_row(pool: asyncpg.Pool) -> None:
+    writer = await Writer.connect(pool)
+    first = await writer.write([_uplink("k1", T0, 20.5)], [])
+    again = await writer.write([_uplink("k1", T0, 20.5), _uplink("k1", T0, 20.5)], [])
+    assert first == WriteResult(uplinks=1, duplicates=0, measurements=1)
+    assert again == WriteResult(uplinks=0, duplicates=2, measurements=0)
+    assert await pool.fetchval("SELECT count(*) FROM uplinks") == 1
+    assert await pool.fetchval("SELECT count(*) FROM measurements") == 1
+    assert await pool.fetchval("SELECT count(*) FROM devices") == 1
+
+
+async def test_latest_follows_measurement_time_not_arrival(pool: asyncpg.Pool) -> None:
+    writer = await Writer.connect(pool)
+    await writer.write([_uplink("new", T0 + timedelta(minutes=10), 21.0)], [])
+    await writer.write([_uplink("late", T0, 19.0)], [])  # arrives later, measured earlier
+    row = await pool.fetchrow("SELECT time, value FROM latest")
+    assert (row["time"], row["value"]) == (T0 + timedelta(minutes=10), 21.0)
+    assert await pool.fetchval("SELECT count(*) FROM measurements") == 2
+
+
+async def test_device_is_registered_with_first_and_last_seen(pool: asyncpg.Pool) -> None:
+    writer = await Writer.connect(pool)
+    await writer.write([_uplink("a", T0 + timedelta(hours=1), 20.0)], [])
+    await writer.write([_uplink("b", T0, 20.0)], [])
+    row = await pool.fetchrow("SELECT dev_eui, name, first_seen_at, last_seen_at FROM devices")
+    assert dict(row) == {
+        "dev_eui": EUI,
+        "name": "air-07",
+        "first_seen_at": T0,
+        "last_seen_at": T0 + timedelta(hours=1),
+    }
+
+
+async def test_uplink_row_keeps_radio_summary(pool: asyncpg.Pool) -> None:
+    writer = await Writer.connect(pool)
+    await writer.write([_uplink("k", T0, 20.0)], [])
+    row = await pool.fetchrow(
+        "SELECT f_port, f_cnt, payload, rssi, snr, spreading_factor, frequency, gateway_count, "
+        "decoder, decoder_version FROM uplinks"
+    )
+    assert dict(row) == {
+        "f_port": 2,
+        "f_cnt": 1,
+        "payload": b"\x01",
+        "rssi": -97.0,
+        "snr": 6.25,
+        "spreading_factor": 9,
+        "frequency": 867300000,
+        "gateway_count": 2,
+        "decoder": "cayenne_lpp",
+        "decoder_version": "1.0.0",
+    }
+
+
+async def test_repeated_dead_letter_is_counted(pool: asyncpg.Pool) -> None:
+    writer = await Writer.connect(pool)
+    letter = DeadLetter("t/up", b"{not json", Stage.PARSE, "not JSON")
+    await writer.write([], [letter, letter])
+    await writer.write([], [letter])
+    rows = await pool.fetch("SELECT topic, payload, stage, reason, count FROM dead_letters")
+    assert [dict(r) for r in rows] == [
+        {
+            "topic": "t/up",
+            "payload": b"{not json",
+            "stage": "parse",
+            "reason": "not JSON",
+            "count": 3,
+        }
+    ]
