@@ -65,18 +65,10 @@ ON CONFLICT DO NOTHING
 RETURNING idempotency_key
 """
 
-_INSERT_MEASUREMENTS = """
-INSERT INTO measurements (device_id, quantity_id, sensor, time, value)
-SELECT * FROM unnest($1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[], $5::float8[])
-ON CONFLICT DO NOTHING
-"""
-
-_UPSERT_LATEST = """
-INSERT INTO latest AS l (device_id, quantity_id, sensor, time, value)
-SELECT * FROM unnest($1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[], $5::float8[])
-ON CONFLICT (device_id, quantity_id, sensor) DO UPDATE
-    SET time = EXCLUDED.time, value = EXCLUDED.value
-    WHERE l.time < EXCLUDED.time
+# Inserts the new measurements and maintains what derives from them (migrations/0003).
+_STORE_MEASUREMENTS = """
+SELECT store_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[],
+                          $5::float8[])
 """
 
 _UPSERT_DEAD_LETTERS = """
@@ -153,11 +145,8 @@ class Writer:
                     m.time or item.uplink.received_at,
                 )
                 points.setdefault(key, m.value)
-        if points:
-            columns = _columns(points)
-            await conn.execute(_INSERT_MEASUREMENTS, *columns)
-            await conn.execute(_UPSERT_LATEST, *_columns(_newest(points)))
-        return len(new_keys), len(batch) - len(new_keys), len(points)
+        stored = await conn.fetchval(_STORE_MEASUREMENTS, *_columns(points)) if points else 0
+        return len(new_keys), len(batch) - len(new_keys), int(stored)
 
     async def _upsert_devices(
         self, conn: asyncpg.Connection, items: Sequence[DecodedUplink]
@@ -209,17 +198,6 @@ def store_failure(item: DecodedUplink, payload: bytes, error: Exception) -> Dead
     """The dead letter for an uplink the database refused (its data, not the connection)."""
     reason = f"database refused the uplink: {type(error).__name__}: {error}"
     return DeadLetter(item.topic, payload, Stage.STORE, reason, item.uplink.dev_eui)
-
-
-def _newest(
-    points: Mapping[tuple[int, int, int, datetime], float],
-) -> dict[tuple[int, int, int, datetime], float]:
-    best: dict[tuple[int, int, int], tuple[datetime, float]] = {}
-    for (device, quantity, sensor, time), value in points.items():
-        current = best.get((device, quantity, sensor))
-        if current is None or time > current[0]:
-            best[(device, quantity, sensor)] = (time, value)
-    return {(d, q, s, t): v for (d, q, s), (t, v) in best.items()}
 
 
 def _columns(
