@@ -115,6 +115,23 @@ def main() -> None:
         ingest = subprocess.Popen(
             [sys.executable, "-m", "meetnet", "ingest"], env=env, stdout=log, stderr=log
         )
+        if os.environ.get("BENCH_PROFILE"):
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-r",
+                    "250",
+                    "-f",
+                    "raw",
+                    "-o",
+                    os.environ["BENCH_PROFILE"],
+                    "-d",
+                    "8",
+                    "--pid",
+                    str(ingest.pid),
+                ]
+            )
         stored, rows = 0, 0
         while stored < args.uplinks:
             time.sleep(0.1)
