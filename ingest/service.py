@@ -108,6 +108,10 @@ class Ingest:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def pipeline(self) -> Pipeline:
+        return self._pipeline
+
     async def refresh_registered_decoders(self) -> None:
         rows = await self._pool.fetch(
             "SELECT dev_eui, decoder FROM devices WHERE decoder IS NOT NULL"
