@@ -272,6 +272,12 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (includes its start-up)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Database:
     def __init__(self) -> None:
         self.name = f"meetnet_bench_{uuid.uuid4().hex[:8]}"
@@ -347,6 +353,7 @@ def run_ingest(
         )
         if publisher is not None:
             publisher.join()
+        cpu_s = _cpu_s(ingest.pid)
         ingest.send_signal(signal.SIGTERM)
         ingest.wait()
         elapsed = last_commit - started
@@ -357,6 +364,7 @@ def run_ingest(
             "uplinks_s": distinct / elapsed,
             "rows_s": measured / elapsed,
             "rss_mb": peak,
+            "cpu_us_per_uplink": cpu_s / len(batch) * 1e6,
             "lost": len(batch) - distinct,
             "duplicated": stored - distinct,
             "rows_missing": rows - measured,

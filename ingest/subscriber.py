@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.settings import IngestSettings
+from ingest.transport import BufferedClient
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class Subscriber:
 
     def _make_client(self) -> mqtt.Client:
         v5 = self.protocol == "5"
-        client = mqtt.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self._settings.mqtt_client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
