@@ -356,6 +356,11 @@ def run_ingest(
         cpu_s = _cpu_s(ingest.pid)
         ingest.send_signal(signal.SIGTERM)
         ingest.wait()
+        log.flush()
+        stopped = [ln for ln in (workdir / f"ingest-{mode}.log").read_text().splitlines()
+                   if "ingest stopped" in ln]  # fmt: skip
+        if stopped and os.environ.get("BENCH_VERBOSE"):
+            print("   ", stopped[-1].split("ingest stopped: ")[1])
         elapsed = last_commit - started
         distinct = _scalar(db.url, "SELECT count(DISTINCT idempotency_key) FROM uplinks")
         measured = _scalar(db.url, "SELECT count(*) FROM measurements")

@@ -203,6 +203,7 @@ class Ingest:
             newest = max(u.uplink.received_at for u in batch.uplinks)
             m.lag.set((datetime.now(UTC) - newest).total_seconds())
         self.stats.add(result, batch.skipped, len(batch.messages))
+        self.stats.counts.update(batches=1, commit_ms=round(seconds * 1000))
         seen: set[bytes] = set()
         for letter in batch.letters:
             m.dead_lettered.labels(letter.stage.value).inc()
