@@ -1,9 +1,10 @@
 """The ingest loop: take messages, process them in batches, commit, then acknowledge.
 
-Two tasks form a pipeline: the collector takes a batch from the subscriber and parses and
-decodes it (CPU in this process) while the writer commits the previous batch (CPU in PostgreSQL),
-then acknowledges it. At most `_PIPELINE_DEPTH` prepared batches wait for the writer; when the
-database is slow or down the collector stops taking, the unacknowledged window fills up and the
+The collector takes a batch from the subscriber and parses and decodes it (CPU in this process)
+while `settings.writers` writer tasks commit earlier batches on their own connections (CPU in
+PostgreSQL); acknowledgements go out in arrival order, each after its batch committed. At most
+`_PIPELINE_DEPTH` prepared batches wait for a writer; when the database is slow or down the
+collector stops taking, the unacknowledged window fills up and the
 broker stops sending — memory stays bounded and nothing is acknowledged that is not committed.
 """
 
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -63,6 +66,7 @@ class Batch:
     raw_events: list[bytes] = field(default_factory=list)
     raw_by_key: dict[str, bytes] = field(default_factory=dict)
     skipped: int = 0
+    sequence: int = 0  # acknowledgement order
 
 
 def prepare(pipeline: Pipeline, messages: list[Message]) -> Batch:
@@ -131,20 +135,29 @@ class Ingest:
         )
         subscriber.start()
         ready: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=_PIPELINE_DEPTH)
-        writing = asyncio.create_task(self._write_loop(ready, subscriber))
+        writers = self._settings.writers
+        self._acked = 0
+        self._turn = asyncio.Condition()
+        writing = asyncio.gather(*(self._write_loop(ready, subscriber) for _ in range(writers)))
+        sequence = 0
         size = self._settings.batch_size
         interval_s = self._settings.batch_interval_ms / 1000
         try:
             while not self._stop.is_set() and not writing.done():
                 messages = await self._collect(subscriber, size, interval_s)
                 if messages:
-                    await self._put(ready, prepare(self._pipeline, messages), writing)
+                    batch = prepare(self._pipeline, messages)
+                    batch.sequence, sequence = sequence, sequence + 1
+                    await self._put(ready, batch, writing)
             # Stop: commit and acknowledge what is in hand, leave the rest to the session.
             subscriber.pause()
             while (messages := subscriber.take(size)) and not writing.done():
-                await self._put(ready, prepare(self._pipeline, messages), writing)
-            if not writing.done():
-                await ready.put(None)
+                batch = prepare(self._pipeline, messages)
+                batch.sequence, sequence = sequence, sequence + 1
+                await self._put(ready, batch, writing)
+            for _ in range(writers):
+                if not writing.done():
+                    await self._put(ready, None, writing)
             await writing
         finally:
             if not writing.done():
@@ -154,7 +167,7 @@ class Ingest:
 
     @staticmethod
     async def _put(
-        ready: asyncio.Queue[Batch | None], batch: Batch, writing: asyncio.Task[None]
+        ready: asyncio.Queue[Batch | None], batch: Batch | None, writing: asyncio.Future[Any]
     ) -> None:
         put = asyncio.ensure_future(ready.put(batch))
         await asyncio.wait({put, writing}, return_when=asyncio.FIRST_COMPLETED)
@@ -177,17 +190,29 @@ class Ingest:
         return batch
 
     async def _write_loop(self, ready: asyncio.Queue[Batch | None], subscriber: Subscriber) -> None:
+        """One of `settings.writers` concurrent writers; acknowledgements still go out in the
+        order the messages arrived (MQTT 3.1.1 §4.6), each after its own batch committed."""
         while (batch := await ready.get()) is not None:
             started = time.perf_counter()
             result = await self._write_until_committed(batch)
-            if result is None:  # stopping while the database is away: leave it to the broker
-                subscriber.release(len(batch.messages))
+            async with self._turn:
+                await self._turn.wait_for(functools.partial(self._is_turn, batch.sequence))
+                if result is None:  # stopping while the database is away: the broker keeps it
+                    subscriber.release(len(batch.messages))
+                else:
+                    subscriber.ack(batch.messages)
+                self._acked += 1
+                self._turn.notify_all()
+            if result is None:
                 while not ready.empty():
                     if (left := ready.get_nowait()) is not None:
-                        subscriber.release(len(left.messages))
+                        await ready.put(left)  # another writer may still commit it
+                        break
                 return
-            subscriber.ack(batch.messages)
             self._account(batch, result, time.perf_counter() - started)
+
+    def _is_turn(self, sequence: int) -> bool:
+        return self._acked == sequence
 
     def _account(self, batch: Batch, result: WriteResult, seconds: float) -> None:
         m = self.metrics

@@ -59,9 +59,11 @@ class IngestSettings(BaseSettings):
     # How long the broker keeps our session (and queues QoS 1 messages) while we are away.
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     # MQTT 5 receive maximum: unacknowledged messages the broker may have in flight to us.
-    mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65535)
+    mqtt_receive_maximum: int = Field(default=2000, ge=1, le=65535)
     mqtt_keepalive_s: int = Field(default=30, ge=5)
     batch_size: int = Field(default=500, ge=1)
+    # Batches committed concurrently (each on its own connection); acknowledgements stay in order.
+    writers: int = Field(default=2, ge=1, le=8)
     batch_interval_ms: int = Field(default=200, ge=1)
     # Used when neither a registered decoder nor a known device model picks one.
     default_decoder: str | None = "cayenne_lpp"
