@@ -55,6 +55,14 @@ class BufferedClient(mqtt.Client):
     def _create_socket(self) -> Any:
         return BufferedSocket(super()._create_socket())
 
+    def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
+        # Straight to on_message: no per-topic callbacks are registered, so paho's topic matcher
+        # (run for every message) would find none.
+        on_message = self.on_message
+        if on_message is not None:
+            with self._in_callback_mutex:
+                on_message(self, self._userdata, message)
+
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
         sock = self._sock

@@ -41,9 +41,23 @@ _TOPIC = re.compile(r"^v3/(?P<app>[^/]+)/devices/(?P<device>[^/]+)/(?P<event>.+)
 _DEV_EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
 
 
+_EVENTS_SEEN: dict[str, str] = {}  # topic -> event; topics are per device, so bounded
+_EVENTS_SEEN_LIMIT = 200_000
+
+
 def topic_event(topic: str) -> str:
     """The event suffix of a TTS device topic (`up`, `join`, `down/sent`...); ParseError if the
     topic is not one."""
+    event = _EVENTS_SEEN.get(topic)
+    if event is None:
+        event = _topic_event(topic)
+        if len(_EVENTS_SEEN) >= _EVENTS_SEEN_LIMIT:
+            _EVENTS_SEEN.clear()
+        _EVENTS_SEEN[topic] = event
+    return event
+
+
+def _topic_event(topic: str) -> str:
     match = _TOPIC.match(topic)
     if match is None:
         raise ParseError(f"topic {topic!r} is not a The Things Stack v3 device topic")
@@ -191,19 +205,27 @@ def _radio(up: dict[str, Any]) -> Radio:
     rx = up.get("rx_metadata", [])
     if not isinstance(rx, list):
         raise ParseError("uplink_message.rx_metadata is not a list")
-    rssis: list[float] = []
-    snrs: list[float] = []
+    best_rssi: float | None = None
+    best_snr: float | None = None
     for i, gateway in enumerate(rx):
-        if not isinstance(gateway, dict):
+        if type(gateway) is not dict:
             raise ParseError(f"uplink_message.rx_metadata[{i}] is not an object")
-        rssi = _float(gateway, "rssi")
-        if rssi is None:
-            rssi = _float(gateway, "channel_rssi")
-        if rssi is not None:
-            rssis.append(rssi)
-        snr = _float(gateway, "snr")
-        if snr is not None:
-            snrs.append(snr)
+        rssi = gateway.get("rssi")
+        if type(rssi) is not int and type(rssi) is not float:  # the common case, checked cheaply
+            rssi = _float(gateway, "rssi")
+            if rssi is None:
+                rssi = _float(gateway, "channel_rssi")
+        elif not -1e6 < rssi < 1e6:
+            raise ParseError(f"rssi is not a number: {rssi!r}")
+        if rssi is not None and (best_rssi is None or rssi > best_rssi):
+            best_rssi = float(rssi)
+        snr = gateway.get("snr")
+        if type(snr) is not int and type(snr) is not float:
+            snr = _float(gateway, "snr")
+        elif not -1e6 < snr < 1e6:
+            raise ParseError(f"snr is not a number: {snr!r}")
+        if snr is not None and (best_snr is None or snr > best_snr):
+            best_snr = float(snr)
     settings = _obj(up, "settings")
     lora = _obj(_obj(settings, "data_rate"), "lora")
     sf = _int(lora, "spreading_factor")
@@ -215,8 +237,8 @@ def _radio(up: dict[str, Any]) -> Radio:
             f"uplink_message.settings.frequency {frequency!r} is not a number"
         ) from None
     return Radio(
-        rssi=max(rssis) if rssis else None,
-        snr=max(snrs) if snrs else None,
+        rssi=best_rssi,
+        snr=best_snr,
         spreading_factor=sf or None,
         frequency=hz,
         gateway_count=len(rx),

@@ -10,5 +10,5 @@ ALTER TABLE devices
     ADD COLUMN external_power  boolean,
     ADD COLUMN battery_at      timestamptz;
 
--- `meetnet reprocess` selects raw uplinks by decoder and time.
-CREATE INDEX uplinks_decoder_time ON uplinks (decoder, received_at);
+-- No index on uplinks.decoder for `meetnet reprocess`: it is a rare batch job and may scan,
+-- while every index on uplinks costs every ingest commit.
