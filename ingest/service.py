@@ -204,10 +204,6 @@ class Ingest:
                 self._acked += 1
                 self._turn.notify_all()
             if result is None:
-                while not ready.empty():
-                    if (left := ready.get_nowait()) is not None:
-                        await ready.put(left)  # another writer may still commit it
-                        break
                 return
             self._account(batch, result, time.perf_counter() - started)
 

@@ -170,7 +170,9 @@ class Writer:
             unique.setdefault(item.uplink.idempotency_key, item)
         if not unique:
             return 0, 0, 0
-        items = list(unique.values())
+        # In key order, so concurrent writers holding the same re-delivered uplinks wait for each
+        # other instead of deadlocking (a deadlock would still only cost a retry).
+        items = [unique[k] for k in sorted(unique)]
         device_ids = await self._upsert_devices(conn, [i.uplink for i in items], learned)
         rows = await conn.fetch(
             _INSERT_UPLINKS,
