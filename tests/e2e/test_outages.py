@@ -149,3 +149,22 @@ def test_flood_of_bad_messages_among_good_ones(db_url: str, broker: Broker, tmp_
     assert _count(db_url, "SELECT count(*) FROM dead_letters WHERE reason = ''") == 0
     assert _count(db_url, "SELECT count(*) FROM dead_letters WHERE stage = 'decode'") == undecodable
     ingest.signal(15)
+
+
+def test_sigterm_while_the_database_is_down_leaves_messages_with_the_broker(
+    private_postgres: PrivatePostgres, broker: Broker, tmp_path: Path
+) -> None:
+    url = private_postgres.url
+    ingest, app = _ingest(url, broker, tmp_path)
+    ingest.start()
+    private_postgres.stop()
+    uplinks = _fleet_uplinks(app, devices=5, count=200)
+    publish(uplinks, "127.0.0.1", broker.port)
+    _wait(lambda: b"database unavailable" in ingest.log.read_bytes(), 30, ingest.log)
+    assert ingest.signal(15) == 0  # exits promptly without committing or acknowledging
+    assert b"stopping while the database is unavailable" in ingest.log.read_bytes()
+    private_postgres.start()
+    ingest.start()  # the broker kept every unacknowledged message in the session
+    _wait(lambda: _count(url, "SELECT count(*) FROM uplinks") == 200, 30, ingest.log)
+    assert _count(url, "SELECT count(*) FROM measurements") == 600
+    ingest.signal(15)
