@@ -7,6 +7,7 @@ sensors exist, in flag-bit order, and their conversion formulas are per model (d
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -238,7 +239,7 @@ def decoder(model: str) -> Callable[[bytes, int], Decoded]:
             end = pos + 2 * sensor.size
             if end > len(payload):
                 raise DecodeError(f"Decentlab frame truncated in sensor {bit} at byte {pos}")
-            values = tuple(payload[i] << 8 | payload[i + 1] for i in range(pos, end, 2))
+            values = struct.unpack_from(f">{sensor.size}H", payload, pos)
             sensor.read(values, ms, state)
             pos = end
         if pos != len(payload):

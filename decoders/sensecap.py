@@ -30,12 +30,24 @@ _BY_QUANTITY = {q: (mid, f) for mid, (q, f) in _MEASUREMENTS.items()}
 _PACKET = 7
 
 
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for n in range(256):
+        crc = n
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1  # 0x1021 reflected
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
 def _crc16_kermit(data: bytes) -> int:
+    """CRC-16/KERMIT (poly 0x1021 reflected, init 0), table-driven."""
     crc = 0
     for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
     return crc
 
 
