@@ -1,8 +1,8 @@
 """Virtual devices that publish realistic uplinks, for demos, tests and benchmarks.
 
-fleet = Fleet(spec=load("deploy/fleet.example.toml"))      # or Fleet(10) for climate sensors
-uplinks = FaultInjector(fleet, {"duplicate": 0.01}).apply(fleet.timeline(start, end))
-publish(paced(uplinks, 60, lambda u: u.published_at), "127.0.0.1", 1883)
+A fleet (`Fleet(spec=load(path))`, or `Fleet(10)` climate sensors) yields uplinks in time order
+from `timeline(start, end)`; `FaultInjector(fleet, rates).apply(...)` adds faults; `paced(...)`
+releases them in real or accelerated time; `publish(...)` sends them to a broker.
 """
 
 from simulator.faults import FAULTS, FaultInjector, parse_rates

@@ -32,21 +32,19 @@ def rfc3339(moment: datetime, nanos: int = 0) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + (f"{nanos:03d}Z" if nanos else "Z")
 
 
-def _pruned(value: Any) -> Any:
-    """Drop what proto3 JSON without EmitDefaults drops: "", 0, 0.0, false, [], and so on."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            item = _pruned(item)
-            if item is None or item == "" or item is False or item == [] or item == {}:
-                continue
-            if isinstance(item, int | float) and not isinstance(item, bool) and item == 0:
-                continue
-            out[key] = item
-        return out
-    if isinstance(value, list):
-        return [_pruned(item) for item in value]
-    return value
+def _pruned(doc: dict[str, Any]) -> dict[str, Any]:
+    """Drop what proto3 JSON without EmitDefaults drops: "", 0, 0.0, false, [], {} (recursively)."""
+    out = {}
+    for key, value in doc.items():
+        kind = type(value)
+        if kind is dict:
+            value = _pruned(value)
+        elif kind is list:
+            value = [_pruned(item) if type(item) is dict else item for item in value]
+        if not value:  # "", 0, 0.0, False, None, [], {}
+            continue
+        out[key] = value
+    return out
 
 
 @dataclass(frozen=True, slots=True)
