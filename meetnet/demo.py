@@ -23,7 +23,7 @@ from ingest.settings import IngestSettings
 from meetnet import database, embedded
 from meetnet.runner import run_ingest
 from meetnet.settings import DemoSettings
-from simulator import Fleet, publish
+from simulator import MODELS, Fleet, FleetSpec, Group, publish
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
         )
         serving = asyncio.create_task(server.serve())
 
-        fleet = Fleet(devices, seed=1)
+        fleet = Fleet(spec=demo_fleet(devices))
         broker = ingest_settings.broker
         simulator_stop = threading.Event()
         simulating = asyncio.create_task(
@@ -104,10 +104,22 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
                 await task
 
 
+def demo_fleet(devices: int) -> FleetSpec:
+    """A quarter climate sensors (the first device is one), the rest spread over other models."""
+    others = [name for name in MODELS if name != "climate"]
+    climate = max(1, devices // 4)
+    counts = dict.fromkeys(others, 0)
+    for i in range(devices - climate):
+        counts[others[i % len(others)]] += 1
+    groups = [Group("climate", climate)] + [Group(m, n) for m, n in counts.items() if n]
+    return FleetSpec(tuple(groups), seed=1)
+
+
 def _announce(port: int, dev_eui: str, devices: int, rate: float) -> None:
     base = f"http://127.0.0.1:{port}"
     print(
-        f"\nmeetnet demo is running: {devices} virtual devices, {rate:g} uplinks/s.\n"
+        f"\nmeetnet demo is running: {devices} virtual devices "
+        f"({', '.join(sorted(MODELS))}), {rate:g} uplinks/s.\n"
         f"  Data growing:  {base}/v1/devices/{dev_eui}/series?quantity=air_temperature\n"
         f"  City map data: {base}/v1/latest?quantity=air_temperature\n"
         f"  Devices:       {base}/v1/devices\n"
