@@ -43,10 +43,12 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
         else:
             dsn = embedded.start_postgres(Path(settings.demo_data_dir) / "pgdata", stack)
             logger.info("started embedded PostgreSQL at %s", dsn)
+        mqtt5 = True
         if settings.mqtt_url is not None:
             mqtt_url = settings.mqtt_url.get_secret_value()
         else:
-            mqtt_url = await embedded.start_broker(stack)
+            embedded_broker = await embedded.start_broker(stack)
+            mqtt_url, mqtt5 = embedded_broker.url, embedded_broker.mqtt5
         await database.prepare(dsn)
 
         stop = asyncio.Event()
@@ -55,7 +57,10 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
             loop.add_signal_handler(signum, stop.set)
 
         ingest_settings = IngestSettings(
-            database_url=dsn, mqtt_url=mqtt_url, mqtt_client_id="meetnet-demo-ingest"
+            database_url=dsn,
+            mqtt_url=mqtt_url,
+            mqtt_client_id="meetnet-demo-ingest",
+            mqtt_protocol="5" if mqtt5 else "3.1.1",
         )
         ingesting = asyncio.create_task(run_ingest(ingest_settings, stop))
 
@@ -84,6 +89,7 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
                 rate=rate,
                 client_id="meetnet-demo-simulator",
                 should_stop=simulator_stop.is_set,
+                mqtt5=mqtt5,
             )
         )
 

@@ -33,16 +33,17 @@ def publish(
     on_published: Callable[[M], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     max_inflight: int = 100,
+    mqtt5: bool = True,
 ) -> int:
     """Publish each message (a SimulatedUplink, a Recorded, anything with `topic` and `body`);
     `rate` caps messages per second, None for as fast as possible.
 
     `on_published` is called once the broker confirmed a message (QoS 1) or it was written to the
-    socket (QoS 0). Returns how many were published.
+    socket (QoS 0). Returns how many were published. `mqtt5=False` speaks MQTT 3.1.1, for
+    brokers that know no other version.
     """
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
-    )
+    protocol = MQTTProtocolVersion.MQTTv5 if mqtt5 else MQTTProtocolVersion.MQTTv311
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
     if username:
         client.username_pw_set(username, password)
     if tls:
