@@ -115,7 +115,9 @@ class Broadcaster:
                         "dev_eui": dev_eui,
                         "quantity": quantity,
                         "sensor": sensor,
-                        "time": (_EPOCH + timedelta(microseconds=micros)).isoformat(),
+                        "time": (_EPOCH + timedelta(microseconds=micros))
+                        .isoformat()
+                        .replace("+00:00", "Z"),
                         "value": value,
                     }
                 try:
