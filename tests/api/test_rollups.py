@@ -238,3 +238,10 @@ def test_zone_counts_each_device_once(client: TestClient, db_url: str) -> None:
         ).json()
         # mean of the two devices' means, not of the 7 measurements (11.43)
         assert [(p["value"], p["count"], p["devices"]) for p in body["points"]] == [(15.0, 7, 2)]
+    spread = client.get(
+        f"/v1/zones/{zone['id']}/series",
+        params={"quantity": "air_temperature", "bucket": "1h", "percentiles": "true", **window},
+    ).json()
+    assert [(p["value"], p["p50"], p["p95"]) for p in spread["points"]] == [
+        (15.0, 10.0, pytest.approx(17.0))  # 95 % of the way through 10,10,10,10,10,10,20
+    ]
