@@ -136,16 +136,18 @@ _ROLLUP_COLUMNS = """
 
 
 def _bin(plan: Plan) -> str:
-    """SQL for the start of a row's bucket: $3 is the bucket, $4 the time zone (day buckets)
-    or the origin (date_bin, PostgreSQL 14+, for shorter buckets)."""
+    """SQL for the key of a row's bucket: $3 is the bucket, $4 the time zone (day buckets: the
+    local date the bucket starts on) or the origin (date_bin, PostgreSQL 14+, for shorter ones)."""
     column = _TABLES[plan.source][1]
     if not plan.in_days:
         return f"date_bin($3::interval, {column}, $4::timestamptz)"
     local = column if plan.source == "daily" else f"({column} AT TIME ZONE $4::text)::date"
-    return (
-        f"(({local}) - (({local}) - DATE '2000-01-03') % $3::integer)::timestamp "
-        "AT TIME ZONE $4::text"
-    )
+    return f"(({local}) - (({local}) - DATE '2000-01-03') % $3::integer)"
+
+
+def _start(plan: Plan, key: str) -> str:
+    """SQL for the start instant of the bucket with this key; once per bucket, not per row."""
+    return f"({key})::timestamp AT TIME ZONE $4::text" if plan.in_days else key
 
 
 def _range(plan: Plan) -> str:
@@ -173,12 +175,13 @@ def _columns(plan: Plan, percentiles: bool) -> str:
 def device_sql(plan: Plan, percentiles: bool) -> str:
     """Buckets per sensor of one device: $5 device id, $6 quantity id, $7 sensor or null."""
     table = _TABLES[plan.source][0]
+    key = _bin(plan)
     return f"""
-        SELECT {_bin(plan)} AS time, r.sensor, {_columns(plan, percentiles)}
+        SELECT {_start(plan, key)} AS time, r.sensor, {_columns(plan, percentiles)}
         FROM {table}
         WHERE r.device_id = $5 AND r.quantity_id = $6
           AND ($7::smallint IS NULL OR r.sensor = $7) AND {_range(plan)}
-        GROUP BY 1, 2 ORDER BY 1, 2"""
+        GROUP BY {key}, r.sensor ORDER BY 1, 2"""
 
 
 # How one device's bucket becomes one value, and how a zone combines the devices' values.
@@ -203,25 +206,26 @@ def zone_sql(plan: Plan, kind: Aggregation, percentiles: bool) -> str:
     table = _TABLES[plan.source][0]
     members = "r.device_id IN (SELECT device_id FROM zone_members WHERE zone_id = $5)"
     per_device = f"""
-        SELECT {_bin(plan)} AS time, r.device_id, {_columns(plan, False)}
+        SELECT {_bin(plan)} AS bin, r.device_id, {_columns(plan, False)}
         FROM {table}
         WHERE r.quantity_id = $6 AND {members} AND {_range(plan)}
         GROUP BY 1, 2"""
     combined = f"""
-        SELECT time, count(*) AS devices, sum(count)::bigint AS count, min(min) AS min,
-               max(max) AS max, {_ZONE_VALUE[kind]} AS value
+        SELECT bin, {_start(plan, "bin")} AS time, count(*) AS devices,
+               sum(count)::bigint AS count, min(min) AS min, max(max) AS max,
+               {_ZONE_VALUE[kind]} AS value
         FROM (SELECT *, {_DEVICE_VALUE[kind]} AS v FROM per_device) d
-        GROUP BY time"""
+        GROUP BY bin"""
     if not percentiles:
-        return f"WITH per_device AS ({per_device}) {combined} ORDER BY time"
+        return f"WITH per_device AS ({per_device}) {combined} ORDER BY bin"
     spread = f"""
-        SELECT {_bin(plan)} AS time {_RAW_PERCENTILES}
+        SELECT {_bin(plan)} AS bin {_RAW_PERCENTILES}
         FROM {table}
         WHERE r.quantity_id = $6 AND {members} AND {_range(plan)}
         GROUP BY 1"""
     return f"""
         WITH per_device AS ({per_device}), combined AS ({combined}), spread AS ({spread})
-        SELECT c.*, s.p50, s.p95 FROM combined c JOIN spread s USING (time) ORDER BY c.time"""
+        SELECT c.*, s.p50, s.p95 FROM combined c JOIN spread s USING (bin) ORDER BY c.bin"""
 
 
 def value_of(kind: Aggregation, row: Any) -> float:

@@ -71,9 +71,19 @@ def _districts() -> dict[str, Any]:
 
 class Client:
     def __init__(self, port: int) -> None:
+        self._port = port
         self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes, float]:
+        try:
+            return self._request(method, path, body)
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # uvicorn closes keep-alive connections idle for 5 s (while raw SQL ran): reconnect.
+            self._conn.close()
+            self._conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=120)
+            return self._request(method, path, body)
+
+    def _request(self, method: str, path: str, body: Any) -> tuple[int, bytes, float]:
         started = time.perf_counter()
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if payload else {}
