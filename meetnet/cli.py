@@ -1,4 +1,4 @@
-"""The `meetnet` command: migrate, ingest, api, simulate, demo."""
+"""The `meetnet` command: migrate, ingest, api, simulate, seed, demo."""
 
 from __future__ import annotations
 
@@ -119,6 +119,25 @@ def simulate(
         console.print(f"simulate: {exc}", style="red", markup=False)
         raise typer.Exit(2) from None
     simulation.report(summary, console)
+
+
+@app.command()
+def seed(
+    devices: Annotated[int, typer.Option(min=1, max=1_000_000, help="Seeded devices")] = 100,
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Days of history")] = 30,
+    interval: Annotated[int, typer.Option(min=1, max=1440, help="Minutes between values")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same values")] = 1,
+) -> None:
+    """Fill the database with history (air temperature, noise, people counts) and rollups."""
+    from meetnet.seed import seed as run_seed
+
+    url = IngestSettings().database_url.get_secret_value()
+    asyncio.run(database.prepare(url))
+    result = asyncio.run(run_seed(url, devices, days, interval, seed))
+    typer.echo(
+        f"seeded {result.measurements} measurements of {result.devices} devices from "
+        f"{result.start.isoformat()} to {result.end.isoformat()} in {result.seconds:.0f} s"
+    )
 
 
 @app.command()
