@@ -9,8 +9,9 @@ import asyncpg
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import devices, health, latest, quantities
+from api.routes import devices, health, latest, quantities, stream, zones
 from api.settings import ApiSettings
+from api.stream import Broadcaster
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -25,9 +26,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
             server_settings={"statement_timeout": str(settings.api_statement_timeout_ms)},
         )
         app.state.pool = pool
+        app.state.broadcaster = Broadcaster(
+            settings.database_url.get_secret_value(), settings.api_stream_max_clients
+        )
         try:
             yield
         finally:
+            await app.state.broadcaster.close()
             await pool.close()
 
     app = FastAPI(
@@ -38,6 +43,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (devices, latest, quantities, health):
+    for module in (devices, zones, latest, stream, quantities, health):
         app.include_router(module.router)
     return app

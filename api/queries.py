@@ -115,3 +115,131 @@ async def storage_engine(conn: asyncpg.Connection) -> str:
         "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
     )
     return "timescaledb" if timescale else "postgresql"
+
+
+async def quantity_and_city_timezone(conn: asyncpg.Connection, key: str) -> tuple[int | None, str]:
+    """The quantity's id and the time zone the daily rollups follow, in one round trip."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT id FROM quantities WHERE key = $1) AS id, "
+        "(SELECT timezone FROM rollup_config) AS timezone",
+        key,
+    )
+    return (int(row["id"]) if row["id"] is not None else None), str(row["timezone"])
+
+
+async def check_timezone(conn: asyncpg.Connection, timezone: str) -> bool:
+    """Whether PostgreSQL knows the time zone too (its tz database may differ from Python's)."""
+    try:
+        await conn.fetchval("SELECT now() AT TIME ZONE $1::text", timezone)
+    except asyncpg.exceptions.InvalidParameterValueError:
+        return False
+    return True
+
+
+RAW_SERIES_SQL = (
+    "SELECT time, sensor, value FROM measurements "
+    "WHERE device_id = $1 AND quantity_id = $2 AND time >= $3 AND time < $4 "
+    "AND ($5::smallint IS NULL OR sensor = $5) ORDER BY time, sensor"
+)
+
+
+async def device_zones(conn: asyncpg.Connection, device_id: int) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT zone_id FROM zone_members WHERE device_id = $1 ORDER BY zone_id", device_id
+    )
+    return [int(r["zone_id"]) for r in rows]
+
+
+async def update_device(conn: asyncpg.Connection, device_id: int, fields: dict[str, Any]) -> None:
+    """Set the given columns (name, latitude, longitude) of one device."""
+    allowed = ("name", "latitude", "longitude")
+    columns = [c for c in allowed if c in fields]
+    if not columns:
+        return
+    assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(columns))
+    await conn.execute(
+        f"UPDATE devices SET {assignments} WHERE id = $1", device_id, *(fields[c] for c in columns)
+    )
+
+
+LATEST_SQL = """
+SELECT d.dev_eui, d.name, d.latitude, d.longitude, l.sensor, l.time, l.value
+FROM latest l JOIN devices d ON d.id = l.device_id
+WHERE l.quantity_id = $1
+  AND ($2::int IS NULL OR l.device_id IN (SELECT device_id FROM zone_members WHERE zone_id = $2))
+  AND ($3::float8 IS NULL OR (d.longitude BETWEEN $3 AND $5 AND d.latitude BETWEEN $4 AND $6))
+  AND ($7::text IS NULL OR (d.dev_eui, l.sensor) > ($7, $8::smallint))
+ORDER BY d.dev_eui, l.sensor
+"""
+
+
+async def latest_page(
+    conn: asyncpg.Connection,
+    quantity_id: int,
+    zone_id: int | None,
+    bbox: tuple[float, float, float, float] | None,
+    after: tuple[str, int] | None,
+    limit: int,
+) -> list[Any]:
+    return list(
+        await conn.fetch(
+            LATEST_SQL + " LIMIT $9", *latest_args(quantity_id, zone_id, bbox, after), limit
+        )
+    )
+
+
+def latest_args(
+    quantity_id: int,
+    zone_id: int | None,
+    bbox: tuple[float, float, float, float] | None,
+    after: tuple[str, int] | None,
+) -> list[Any]:
+    return [quantity_id, zone_id, *(bbox or (None, None, None, None)), *(after or (None, None))]
+
+
+async def zone(conn: asyncpg.Connection, zone_id: int) -> Any:
+    return await conn.fetchrow(
+        "SELECT z.id, z.name, z.properties, z.geometry, z.min_lon, z.min_lat, z.max_lon, "
+        "z.max_lat, (SELECT count(*) FROM zone_members m WHERE m.zone_id = z.id) AS devices "
+        "FROM zones z WHERE z.id = $1",
+        zone_id,
+    )
+
+
+async def zones_page(conn: asyncpg.Connection, after: int | None, limit: int) -> list[Any]:
+    return list(
+        await conn.fetch(
+            "SELECT z.id, z.name, z.properties, z.geometry, z.min_lon, z.min_lat, z.max_lon, "
+            "z.max_lat, (SELECT count(*) FROM zone_members m WHERE m.zone_id = z.id) AS devices "
+            "FROM zones z WHERE $1::int IS NULL OR z.id > $1 ORDER BY z.id LIMIT $2",
+            after,
+            limit,
+        )
+    )
+
+
+async def delete_zone(conn: asyncpg.Connection, zone_id: int) -> bool:
+    return await conn.fetchval("DELETE FROM zones WHERE id = $1 RETURNING true", zone_id) is True
+
+
+async def zone_latest(conn: asyncpg.Connection, zone_id: int, quantity_id: int | None) -> list[Any]:
+    return list(
+        await conn.fetch(
+            "SELECT q.key, q.unit, q.aggregation, l.device_id, l.sensor, l.time, l.value "
+            "FROM zone_members m JOIN latest l ON l.device_id = m.device_id "
+            "JOIN quantities q ON q.id = l.quantity_id "
+            "WHERE m.zone_id = $1 AND ($2::smallint IS NULL OR l.quantity_id = $2) "
+            "ORDER BY q.key, l.device_id, l.time, l.sensor",
+            zone_id,
+            quantity_id,
+        )
+    )
+
+
+async def zone_dev_euis(conn: asyncpg.Connection, zone_id: int) -> frozenset[str]:
+    rows = await conn.fetch(
+        "SELECT d.dev_eui FROM zone_members m JOIN devices d ON d.id = m.device_id "
+        "WHERE m.zone_id = $1",
+        zone_id,
+    )
+    return frozenset(r["dev_eui"] for r in rows)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 
 class Location(BaseModel):
-    latitude: float
-    longitude: float
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
 
 
 class Device(BaseModel):
@@ -38,6 +39,18 @@ class LatestValue(BaseModel):
 
 class DeviceDetail(Device):
     latest: list[LatestValue]
+    zones: list[int] = Field(description="Ids of the zones the device's location lies in")
+
+
+class DevicePatch(BaseModel):
+    """Fields an operator may set; a field left out stays as it is."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str | None = Field(default=None, max_length=200)
+    location: Location | None = Field(
+        default=None, description="WGS84 position; null removes the location"
+    )
 
 
 class Quantity(BaseModel):
@@ -56,10 +69,14 @@ class Point(BaseModel):
 class BucketPoint(BaseModel):
     time: datetime = Field(description="Start of the bucket")
     sensor: int
-    avg: float
+    value: float = Field(
+        description="The quantity's aggregate: mean, sum, energy mean (dB), max or last value"
+    )
     min: float
     max: float
-    count: int
+    count: int = Field(description="Measurements in the bucket")
+    p50: float | None = Field(default=None, description="Median, with percentiles=true")
+    p95: float | None = Field(default=None, description="95th percentile, with percentiles=true")
 
 
 class Series(BaseModel):
@@ -69,6 +86,11 @@ class Series(BaseModel):
     from_: datetime = Field(alias="from")
     to: datetime
     bucket: str | None
+    aggregation: str | None = Field(
+        description="How `value` aggregates a bucket: mean, sum, energy_mean, max or state (last)"
+    )
+    timezone: str | None = Field(description="Time zone of day buckets")
+    source: str = Field(description="What answered: raw, hourly or daily (rollups)")
     points: list[Point] | list[BucketPoint]
     next_from: datetime | None = Field(
         description="Set when the point limit cut the answer: ask again from this time"
@@ -88,3 +110,65 @@ class LatestList(BaseModel):
     quantity: str
     unit: str
     items: list[DeviceLatest]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null at end"
+    )
+
+
+class Zone(BaseModel):
+    id: int
+    name: str
+    properties: dict[str, Any]
+    bbox: list[float] = Field(description="min_lon, min_lat, max_lon, max_lat")
+    devices: int = Field(description="Devices located in the zone")
+
+
+class ZonePage(BaseModel):
+    items: list[Zone]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end")
+
+
+class ZoneBucketPoint(BaseModel):
+    time: datetime = Field(description="Start of the bucket")
+    value: float = Field(
+        description="Devices' bucket values combined: mean of means, sum of sums, energy mean "
+        "of energy means, max of maxima, or the share of devices in state 1"
+    )
+    min: float
+    max: float
+    count: int = Field(description="Measurements in the bucket")
+    devices: int = Field(description="Devices with data in the bucket, each counted once")
+    p50: float | None = Field(default=None, description="Median, with percentiles=true")
+    p95: float | None = Field(default=None, description="95th percentile, with percentiles=true")
+
+
+class ZoneSeries(BaseModel):
+    zone_id: int
+    zone: str
+    quantity: str
+    unit: str
+    from_: datetime = Field(alias="from")
+    to: datetime
+    bucket: str
+    aggregation: str
+    timezone: str
+    source: str = Field(description="What answered: raw, hourly or daily (rollups)")
+    points: list[ZoneBucketPoint]
+
+
+class ZoneLatest(BaseModel):
+    quantity: str
+    unit: str
+    aggregation: str
+    value: float = Field(description="The devices' latest values combined as in zone series")
+    min: float
+    max: float
+    devices: int
+    oldest: datetime = Field(description="Time of the oldest value taken into account")
+    newest: datetime
+
+
+class ZoneLatestList(BaseModel):
+    zone_id: int
+    zone: str
+    items: list[ZoneLatest]

@@ -16,3 +16,8 @@ class ApiSettings(BaseSettings):
     api_max_points: int = Field(default=100_000, ge=1)
     api_max_buckets: int = Field(default=10_000, ge=1)
     api_statement_timeout_ms: int = Field(default=15_000, ge=100)
+    # Default `tz` of series; day buckets in this zone are read from the daily rollups, which
+    # follow rollup_config.timezone in the database (see `SELECT set_city_timezone(...)`).
+    city_timezone: str = "Europe/Amsterdam"
+    api_stream_max_clients: int = Field(default=100, ge=1)
+    api_stream_heartbeat_s: float = Field(default=15.0, gt=0)

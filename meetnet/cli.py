@@ -1,17 +1,19 @@
-"""The `meetnet` command: migrate, ingest, api, simulate, demo."""
+"""The `meetnet` command: migrate, ingest, api, simulate, seed, demo."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import signal
 import threading
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 from pydantic import SecretStr
+from rich.console import Console
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -19,7 +21,6 @@ from ingest.settings import IngestSettings, parse_mqtt_url
 from meetnet import database, replay
 from meetnet.runner import run_ingest
 from meetnet.settings import DemoSettings
-from simulator import Fleet, publish
 
 app = typer.Typer(
     help="meetnet: LoRaWAN uplinks from MQTT into PostgreSQL, served as city data.",
@@ -63,33 +64,80 @@ def api(
 
 @app.command()
 def simulate(
-    devices: Annotated[int, typer.Option(min=1, help="Number of virtual devices")] = 10,
-    rate: Annotated[
-        float, typer.Option(min=0, help="Uplinks per second; 0 = as fast as possible")
-    ] = 1.0,
-    count: Annotated[int, typer.Option(min=0, help="Uplinks to publish; 0 = until Ctrl-C")] = 0,
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same fleet and values")] = 1,
+    fleet: Annotated[Path | None, typer.Option(help="Fleet file (TOML)")] = None,
+    devices: Annotated[int, typer.Option(min=1, help="Devices per --model (no fleet file)")] = 10,
+    model: Annotated[list[str] | None, typer.Option(help="Device model (repeatable)")] = None,
+    interval: Annotated[str | None, typer.Option(help="Reporting interval, e.g. 10m")] = None,
+    envelope: Annotated[
+        str | None, typer.Option("--format", help="tts | chirpstack-json | chirpstack-protobuf")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="realtime|accelerated|fast|backfill")] = "realtime",
+    speed: Annotated[float, typer.Option(min=0, help="Accelerated mode: times real time")] = 60,
+    start: Annotated[datetime | None, typer.Option(help="Simulated start (UTC)")] = None,
+    duration: Annotated[str | None, typer.Option(help="Simulated period, e.g. 1d")] = None,
+    count: Annotated[int, typer.Option(min=0, help="Stop after this many; 0 = no limit")] = 0,
+    rate: Annotated[float, typer.Option(min=0, help="Cap messages per second; 0 = none")] = 0,
+    fault: Annotated[list[str] | None, typer.Option(help="NAME=RATE, e.g. duplicate=0.01")] = None,
+    record: Annotated[Path | None, typer.Option(help="Also write messages to JSON Lines")] = None,
+    replay: Annotated[Path | None, typer.Option(help="Publish a recording or capture")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Do not publish, only --record")] = False,
+    qos: Annotated[int, typer.Option(min=0, max=2, help="MQTT QoS")] = 1,
+    seed: Annotated[int | None, typer.Option(help="Seed: same seed, same messages")] = None,
 ) -> None:
-    """Publish The Things Stack v3 uplinks with CayenneLPP payloads to the configured broker."""
-    settings = DemoSettings()
-    url = settings.mqtt_url or SecretStr("mqtt://127.0.0.1:1883")
-    broker = parse_mqtt_url(url.get_secret_value())
+    """Publish a simulated city's uplinks (TTS v3 or ChirpStack v4) to the configured broker."""
+    from meetnet import simulate as simulation
+    from simulator import parse_rates
+    from simulator.spec import parse_duration
+
+    url = DemoSettings().mqtt_url or SecretStr("mqtt://127.0.0.1:1883")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    stream = Fleet(devices, seed).stream(interval_s=1 / rate if rate else 0)
-    uplinks = itertools.islice(stream, count) if count else stream
-    sent = publish(
-        uplinks,
-        broker.host,
-        broker.port,
-        username=broker.username,
-        password=broker.password,
-        tls=broker.tls,
-        rate=rate or None,
-        should_stop=stop.is_set,
+    console = Console(stderr=True)
+    try:
+        options = simulation.Options(
+            fleet=fleet,
+            devices=devices,
+            models=tuple(model or ("climate",)),
+            interval_s=parse_duration(interval) if interval else None,
+            envelope=envelope,
+            seed=seed,
+            mode=mode,
+            speed=speed,
+            start=start.replace(tzinfo=start.tzinfo or UTC) if start else None,
+            duration_s=parse_duration(duration) if duration else None,
+            count=count,
+            rate=rate,
+            faults=parse_rates(fault or ()),
+            record=record,
+            replay=replay,
+            dry_run=dry_run,
+            qos=qos,
+        )
+        summary = simulation.run(options, parse_mqtt_url(url.get_secret_value()), console, stop)
+    except (ValueError, OSError) as exc:  # fleet file, fault list, recording, broker
+        console.print(f"simulate: {exc}", style="red", markup=False)
+        raise typer.Exit(2) from None
+    simulation.report(summary, console)
+
+
+@app.command()
+def seed(
+    devices: Annotated[int, typer.Option(min=1, max=1_000_000, help="Seeded devices")] = 100,
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Days of history")] = 30,
+    interval: Annotated[int, typer.Option(min=1, max=1440, help="Minutes between values")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same values")] = 1,
+) -> None:
+    """Fill the database with history (air temperature, noise, people counts) and rollups."""
+    from meetnet.seed import seed as run_seed
+
+    url = IngestSettings().database_url.get_secret_value()
+    asyncio.run(database.prepare(url))
+    result = asyncio.run(run_seed(url, devices, days, interval, seed))
+    typer.echo(
+        f"seeded {result.measurements} measurements of {result.devices} devices from "
+        f"{result.start.isoformat()} to {result.end.isoformat()} in {result.seconds:.0f} s"
     )
-    typer.echo(f"published {sent} uplink(s)")
 
 
 @app.command()

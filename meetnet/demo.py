@@ -23,7 +23,7 @@ from ingest.settings import IngestSettings
 from meetnet import database, embedded
 from meetnet.runner import run_ingest
 from meetnet.settings import DemoSettings
-from simulator import Fleet, publish
+from simulator import MODELS, Fleet, FleetSpec, Group, publish
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,12 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
         else:
             dsn = embedded.start_postgres(Path(settings.demo_data_dir) / "pgdata", stack)
             logger.info("started embedded PostgreSQL at %s", dsn)
+        mqtt5 = True
         if settings.mqtt_url is not None:
             mqtt_url = settings.mqtt_url.get_secret_value()
         else:
-            mqtt_url = await embedded.start_broker(stack)
+            embedded_broker = await embedded.start_broker(stack)
+            mqtt_url, mqtt5 = embedded_broker.url, embedded_broker.mqtt5
         await database.prepare(dsn)
 
         stop = asyncio.Event()
@@ -55,7 +57,10 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
             loop.add_signal_handler(signum, stop.set)
 
         ingest_settings = IngestSettings(
-            database_url=dsn, mqtt_url=mqtt_url, mqtt_client_id="meetnet-demo-ingest"
+            database_url=dsn,
+            mqtt_url=mqtt_url,
+            mqtt_client_id="meetnet-demo-ingest",
+            mqtt_protocol="5" if mqtt5 else "3.1.1",
         )
         ingesting = asyncio.create_task(run_ingest(ingest_settings, stop))
 
@@ -69,7 +74,7 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
         )
         serving = asyncio.create_task(server.serve())
 
-        fleet = Fleet(devices, seed=1)
+        fleet = Fleet(spec=demo_fleet(devices))
         broker = ingest_settings.broker
         simulator_stop = threading.Event()
         simulating = asyncio.create_task(
@@ -84,6 +89,7 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
                 rate=rate,
                 client_id="meetnet-demo-simulator",
                 should_stop=simulator_stop.is_set,
+                mqtt5=mqtt5,
             )
         )
 
@@ -104,10 +110,22 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
                 await task
 
 
+def demo_fleet(devices: int) -> FleetSpec:
+    """A quarter climate sensors (the first device is one), the rest spread over other models."""
+    others = [name for name in MODELS if name != "climate"]
+    climate = max(1, devices // 4)
+    counts = dict.fromkeys(others, 0)
+    for i in range(devices - climate):
+        counts[others[i % len(others)]] += 1
+    groups = [Group("climate", climate)] + [Group(m, n) for m, n in counts.items() if n]
+    return FleetSpec(tuple(groups), seed=1)
+
+
 def _announce(port: int, dev_eui: str, devices: int, rate: float) -> None:
     base = f"http://127.0.0.1:{port}"
     print(
-        f"\nmeetnet demo is running: {devices} virtual devices, {rate:g} uplinks/s.\n"
+        f"\nmeetnet demo is running: {devices} virtual devices "
+        f"({', '.join(sorted(MODELS))}), {rate:g} uplinks/s.\n"
         f"  Data growing:  {base}/v1/devices/{dev_eui}/series?quantity=air_temperature\n"
         f"  City map data: {base}/v1/latest?quantity=air_temperature\n"
         f"  Devices:       {base}/v1/devices\n"

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,19 @@ def start_postgres(data_dir: Path, stack: AsyncExitStack) -> str:
     return str(server.get_uri())
 
 
-async def start_broker(stack: AsyncExitStack) -> str:
-    """Start a local MQTT broker on a free port; returns its `mqtt://` URL."""
+@dataclass(frozen=True, slots=True)
+class EmbeddedBroker:
+    url: str
+    mqtt5: bool  # amqtt speaks MQTT 3.1.1 only
+
+
+async def start_broker(stack: AsyncExitStack) -> EmbeddedBroker:
+    """Start a local MQTT broker on a free port."""
     port = free_port()
     mosquitto = shutil.which("mosquitto")
     if mosquitto:
         _start_mosquitto(mosquitto, port, stack)
-        return f"mqtt://127.0.0.1:{port}"
+        return EmbeddedBroker(f"mqtt://127.0.0.1:{port}", mqtt5=True)
     try:
         from amqtt.broker import Broker
     except ImportError as exc:
@@ -55,6 +62,9 @@ async def start_broker(stack: AsyncExitStack) -> str:
             "no MQTT broker configured, no mosquitto on PATH and amqtt is not installed: set "
             "MEETNET_MQTT_URL or install meetnet with the 'demo' extra"
         ) from exc
+    # amqtt narrates every state change at INFO; the demo's console is for the demo.
+    for name in ("amqtt", "transitions"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     broker = Broker(
         {
             "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
@@ -66,7 +76,7 @@ async def start_broker(stack: AsyncExitStack) -> str:
     await broker.start()
     stack.push_async_callback(broker.shutdown)
     logger.info("started the amqtt broker on port %d", port)
-    return f"mqtt://127.0.0.1:{port}"
+    return EmbeddedBroker(f"mqtt://127.0.0.1:{port}", mqtt5=False)
 
 
 def _wait_for_port(port: int, timeout_s: float = 10.0) -> None:

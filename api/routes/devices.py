@@ -1,15 +1,16 @@
-"""Devices, one device with its latest values, and a device's time series."""
+"""Devices, one device with its latest values and zones, its location, and its time series."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from api import params, queries
+from api import export, params, queries, series, zones
 from api.deps import connection
 from api.errors import BadParameterError, NotFoundError
 from api.schemas import (
@@ -17,6 +18,7 @@ from api.schemas import (
     Device,
     DeviceDetail,
     DevicePage,
+    DevicePatch,
     LatestValue,
     Location,
     Point,
@@ -24,10 +26,20 @@ from api.schemas import (
 )
 from api.settings import ApiSettings
 from decoders import QUANTITIES
+from decoders.catalogue import Quantity
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
 Conn = Annotated[asyncpg.Connection, Depends(connection)]
+
+_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "application/geo+json": {"schema": {"type": "object"}},
+            "text/csv": {"schema": {"type": "string"}},
+        }
+    }
+}
 
 
 def _device(row: Any) -> Device:
@@ -46,16 +58,32 @@ def _device(row: Any) -> Device:
     )
 
 
-@router.get("", response_model=DevicePage, summary="List devices, ordered by DevEUI")
+@router.get(
+    "",
+    response_model=DevicePage,
+    summary="List devices, ordered by DevEUI (format=geojson: a FeatureCollection)",
+    responses=_FORMATS,
+)
 async def list_devices(
     conn: Conn,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-) -> DevicePage:
+    format: Annotated[Literal["json", "geojson"], Query()] = "json",
+) -> Any:
     after = params.dev_eui(cursor) if cursor else None
     rows = await queries.list_devices(conn, after, limit + 1)
     items = [_device(r) for r in rows[:limit]]
-    return DevicePage(items=items, next_cursor=items[-1].dev_eui if len(rows) > limit else None)
+    next_cursor = items[-1].dev_eui if len(rows) > limit else None
+    if format == "geojson":
+        features = [
+            export.feature(r["longitude"], r["latitude"], _device(r).model_dump(mode="json"))
+            for r in rows[:limit]
+        ]
+        return JSONResponse(
+            export.collection(features, next_cursor=next_cursor),
+            media_type="application/geo+json",
+        )
+    return DevicePage(items=items, next_cursor=next_cursor)
 
 
 async def _known_device(conn: asyncpg.Connection, dev_eui: str) -> Any:
@@ -65,66 +93,197 @@ async def _known_device(conn: asyncpg.Connection, dev_eui: str) -> Any:
     return row
 
 
-@router.get("/{dev_eui}", response_model=DeviceDetail, summary="One device and its latest values")
+@router.get(
+    "/{dev_eui}", response_model=DeviceDetail, summary="One device, its latest values and zones"
+)
 async def get_device(dev_eui: str, conn: Conn) -> DeviceDetail:
     row = await _known_device(conn, dev_eui)
+    await zones.place_moved_devices(conn)
     latest = [LatestValue(**dict(r)) for r in await queries.device_latest(conn, row["id"])]
-    return DeviceDetail(**_device(row).model_dump(), latest=latest)
+    in_zones = await queries.device_zones(conn, row["id"])
+    return DeviceDetail(**_device(row).model_dump(), latest=latest, zones=in_zones)
+
+
+@router.patch(
+    "/{dev_eui}",
+    response_model=DeviceDetail,
+    summary="Set a device's name or location (operators); zones follow the new location",
+)
+async def patch_device(
+    dev_eui: str, conn: Conn, patch: Annotated[DevicePatch, Body()]
+) -> DeviceDetail:
+    row = await _known_device(conn, dev_eui)
+    fields: dict[str, Any] = {}
+    if "name" in patch.model_fields_set:
+        fields["name"] = patch.name
+    if "location" in patch.model_fields_set:
+        fields["latitude"] = patch.location.latitude if patch.location else None
+        fields["longitude"] = patch.location.longitude if patch.location else None
+    await queries.update_device(conn, row["id"], fields)
+    return await get_device(dev_eui, conn)
+
+
+def _quantity(key: str) -> Quantity:
+    entry = QUANTITIES.get(key)
+    if entry is None:
+        raise BadParameterError(f"unknown quantity {key!r}; /v1/quantities lists them")
+    return entry
+
+
+async def resolve_quantity(
+    conn: asyncpg.Connection, key: str, timezone: str | None, default_timezone: str
+) -> tuple[Quantity, int, str, str]:
+    """Catalogue entry, id, requested time zone and the daily rollups' zone of a series."""
+    entry = _quantity(key)
+    tz = params.timezone(timezone or default_timezone)
+    qid, city_tz = await queries.quantity_and_city_timezone(conn, key)
+    if qid is None:
+        raise BadParameterError(f"quantity {key!r} is not in this database's catalogue yet")
+    if tz != city_tz and not await queries.check_timezone(conn, tz):
+        raise BadParameterError(f"tz {tz!r} is not known to the database; choose another name")
+    return entry, qid, tz, city_tz
+
+
+def check_buckets(plan: series.Plan, bucket: str, settings: ApiSettings) -> None:
+    if plan.buckets > settings.api_max_buckets:
+        raise BadParameterError(
+            f"bucket {bucket} over this range gives {plan.buckets} buckets, more than the "
+            f"limit of {settings.api_max_buckets}; widen the bucket or narrow the range"
+        )
 
 
 @router.get(
     "/{dev_eui}/series",
     response_model=Series,
     response_model_by_alias=True,
-    summary="Raw points of one quantity, or avg/min/max/count per bucket",
+    summary="Raw points of one quantity, or its aggregate per bucket (format=csv: streamed)",
+    description=(
+        "Without `bucket`: raw points. With `bucket`: per sensor, the buckets whose start lies "
+        "in [from, to), each with the quantity's aggregate (`aggregation`), min, max, count, "
+        "and p50/p95 with `percentiles=true`. Whole-day buckets follow local days in `tz` "
+        "(default: the city's); raw data, hourly or daily rollups answer as the bucket allows."
+    ),
+    responses=_FORMATS,
 )
-async def series(
+async def device_series(
     dev_eui: str,
     request: Request,
     conn: Conn,
     quantity: Annotated[str, Query(description="Quantity key, see /v1/quantities")],
     from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     to: Annotated[AwareDatetime | None, Query()] = None,
-    bucket: Annotated[str | None, Query(description="Bucket size: 15m, 1h, 1d, ...")] = None,
+    bucket: Annotated[str | None, Query(description="Bucket size: 15m, 1h, 1d, 7d, ...")] = None,
     sensor: Annotated[int | None, Query(ge=0, le=32767)] = None,
-) -> Series:
+    tz: Annotated[str | None, Query(description="Time zone of day buckets")] = None,
+    percentiles: Annotated[bool, Query(description="Add p50 and p95 (from raw data)")] = False,
+    source: Annotated[
+        Literal["auto", "raw"], Query(description="raw: skip the rollups (to compare)")
+    ] = "auto",
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Any:
     settings: ApiSettings = request.app.state.settings
-    catalogue_entry = QUANTITIES.get(quantity)
-    if catalogue_entry is None:
-        raise BadParameterError(f"unknown quantity {quantity!r}; /v1/quantities lists them")
+    entry = _quantity(quantity)
     start, end = params.time_range(from_, to, settings.api_max_range_days)
+    size = params.bucket(bucket) if bucket is not None else None
     row = await _known_device(conn, dev_eui)
-    qid = await queries.quantity_id(conn, quantity)
-    if qid is None:
-        raise BadParameterError(f"quantity {quantity!r} is not in this database's catalogue yet")
-    points: list[Point] | list[BucketPoint]
-    next_from: datetime | None = None
-    if bucket is None:
-        limit = settings.api_max_points
-        rows = await queries.raw_series(conn, row["id"], qid, start, end, sensor, limit + 1)
-        if len(rows) > limit:
-            next_from = rows[limit]["time"]
-            rows = [r for r in rows[:limit] if r["time"] < next_from]
-        points = [Point(**dict(r)) for r in rows]
-    else:
-        size = params.bucket(bucket)
-        buckets = (end - start) / size
-        if buckets > settings.api_max_buckets:
-            raise BadParameterError(
-                f"bucket {bucket} over this range gives {int(buckets)} buckets, more than the "
-                f"limit of {settings.api_max_buckets}; widen the bucket or narrow the range"
-            )
-        rows = await queries.bucketed_series(conn, row["id"], qid, start, end, sensor, size)
-        points = [BucketPoint(**dict(r)) for r in rows]
+    entry, qid, tz_name, city_tz = await resolve_quantity(
+        conn, quantity, tz, settings.city_timezone
+    )
+    if size is None:
+        if percentiles:
+            raise BadParameterError("percentiles need a bucket, such as bucket=1h")
+        return await _raw_series(request, conn, row, entry, qid, start, end, sensor, format)
+    assert bucket is not None
+    plan = series.plan(start, end, size, tz_name, city_tz, percentiles or source == "raw")
+    check_buckets(plan, bucket, settings)
+    kind = entry.aggregation
+    if format == "csv":
+        sql, args = series.cursor_args(plan, row["id"], qid, sensor)
+        return export.csv_from_query(
+            request.app.state.pool,
+            sql,
+            args,
+            ("time", "sensor", "value", "min", "max", "count"),
+            lambda r: (
+                r["time"].isoformat(),
+                r["sensor"],
+                series.value_of(kind, r),
+                r["min"],
+                r["max"],
+                r["count"],
+            ),
+            f"{row['dev_eui']}-{quantity}-{bucket}.csv",
+        )
+    rows = await series.device_buckets(conn, plan, row["id"], qid, sensor, percentiles)
+    points = [
+        BucketPoint(
+            time=r["time"],
+            sensor=r["sensor"],
+            value=series.value_of(kind, r),
+            min=r["min"],
+            max=r["max"],
+            count=r["count"],
+            p50=r["p50"] if percentiles else None,
+            p95=r["p95"] if percentiles else None,
+        )
+        for r in rows
+    ]
     return Series.model_validate(
         {
             "dev_eui": row["dev_eui"],
             "quantity": quantity,
-            "unit": catalogue_entry.unit,
+            "unit": entry.unit,
             "from": start,
             "to": end,
             "bucket": bucket,
+            "aggregation": kind.value,
+            "timezone": tz_name,
+            "source": plan.source,
             "points": points,
+            "next_from": None,
+        }
+    )
+
+
+async def _raw_series(
+    request: Request,
+    conn: asyncpg.Connection,
+    row: Any,
+    entry: Quantity,
+    qid: int,
+    start: datetime,
+    end: datetime,
+    sensor: int | None,
+    format: str,
+) -> Any:
+    settings: ApiSettings = request.app.state.settings
+    if format == "csv":
+        return export.csv_from_query(
+            request.app.state.pool,
+            queries.RAW_SERIES_SQL,
+            (row["id"], qid, start, end, sensor),
+            ("time", "sensor", "value"),
+            lambda r: (r["time"].isoformat(), r["sensor"], r["value"]),
+            f"{row['dev_eui']}-{entry.key}.csv",
+        )
+    limit = settings.api_max_points
+    rows = await queries.raw_series(conn, row["id"], qid, start, end, sensor, limit + 1)
+    next_from: datetime | None = None
+    if len(rows) > limit:
+        next_from = rows[limit]["time"]
+        rows = [r for r in rows[:limit] if r["time"] < next_from]
+    return Series.model_validate(
+        {
+            "dev_eui": row["dev_eui"],
+            "quantity": entry.key,
+            "unit": entry.unit,
+            "from": start,
+            "to": end,
+            "bucket": None,
+            "aggregation": None,
+            "timezone": None,
+            "source": "raw",
+            "points": [Point(**dict(r)) for r in rows],
             "next_from": next_from,
         }
     )

@@ -2,43 +2,117 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 
-from api import queries
+from api import export, params, queries, zones
 from api.deps import connection
-from api.errors import BadParameterError
+from api.errors import BadParameterError, NotFoundError
 from api.schemas import DeviceLatest, LatestList, Location
 from decoders import QUANTITIES
 
 router = APIRouter(prefix="/v1/latest", tags=["latest"])
 
 
-@router.get("", response_model=LatestList, summary="Newest value per device, by measurement time")
+def _item(r: Any) -> DeviceLatest:
+    return DeviceLatest(
+        dev_eui=r["dev_eui"],
+        name=r["name"],
+        sensor=r["sensor"],
+        time=r["time"],
+        value=r["value"],
+        location=(
+            Location(latitude=r["latitude"], longitude=r["longitude"])
+            if r["latitude"] is not None and r["longitude"] is not None
+            else None
+        ),
+    )
+
+
+@router.get(
+    "",
+    response_model=LatestList,
+    summary="Newest value per device, by measurement time; as JSON, GeoJSON or CSV",
+    description=(
+        "Filter by `zone` (id) and/or `bbox` (min_lon,min_lat,max_lon,max_lat). "
+        "JSON and GeoJSON page with `cursor`; CSV streams every matching device."
+    ),
+    responses={
+        200: {
+            "content": {
+                "application/geo+json": {"schema": {"type": "object"}},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
 async def latest(
+    request: Request,
     conn: Annotated[asyncpg.Connection, Depends(connection)],
     quantity: Annotated[str, Query(description="Quantity key, see /v1/quantities")],
-) -> LatestList:
+    zone: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Zone id")] = None,
+    bbox: Annotated[
+        str | None, Query(description="min_lon,min_lat,max_lon,max_lat (WGS84)")
+    ] = None,
+    format: Annotated[Literal["json", "geojson", "csv"], Query()] = "json",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> Any:
     entry = QUANTITIES.get(quantity)
     if entry is None:
         raise BadParameterError(f"unknown quantity {quantity!r}; /v1/quantities lists them")
+    box = params.bbox(bbox) if bbox is not None else None
+    after = params.latest_cursor(cursor) if cursor else None
+    if zone is not None:
+        if await queries.zone(conn, zone) is None:
+            raise NotFoundError(f"no zone with id {zone}")
+        await zones.place_moved_devices(conn)
     qid = await queries.quantity_id(conn, quantity)
-    rows = await queries.latest_for_quantity(conn, qid) if qid is not None else []
-    items = [
-        DeviceLatest(
-            dev_eui=r["dev_eui"],
-            name=r["name"],
-            sensor=r["sensor"],
-            time=r["time"],
-            value=r["value"],
-            location=(
-                Location(latitude=r["latitude"], longitude=r["longitude"])
-                if r["latitude"] is not None and r["longitude"] is not None
-                else None
+    if format == "csv":
+        args = queries.latest_args(qid or 0, zone, box, after)
+        return export.csv_from_query(
+            request.app.state.pool,
+            queries.LATEST_SQL,
+            args,
+            ("dev_eui", "name", "latitude", "longitude", "sensor", "time", "value"),
+            lambda r: (
+                r["dev_eui"],
+                r["name"],
+                r["latitude"],
+                r["longitude"],
+                r["sensor"],
+                r["time"].isoformat(),
+                r["value"],
             ),
+            f"latest-{quantity}.csv",
         )
-        for r in rows
-    ]
-    return LatestList(quantity=quantity, unit=entry.unit, items=items)
+    rows = await queries.latest_page(conn, qid, zone, box, after, limit + 1) if qid else []
+    page = rows[:limit]
+    next_cursor = f"{page[-1]['dev_eui']}.{page[-1]['sensor']}" if len(rows) > limit else None
+    if format == "geojson":
+        features = [
+            export.feature(
+                r["longitude"],
+                r["latitude"],
+                {
+                    "dev_eui": r["dev_eui"],
+                    "name": r["name"],
+                    "quantity": quantity,
+                    "unit": entry.unit,
+                    "sensor": r["sensor"],
+                    "time": r["time"].isoformat().replace("+00:00", "Z"),
+                    "value": r["value"],
+                },
+            )
+            for r in page
+        ]
+        return JSONResponse(
+            export.collection(features, next_cursor=next_cursor),
+            media_type="application/geo+json",
+        )
+    return LatestList(
+        quantity=quantity, unit=entry.unit, items=[_item(r) for r in page], next_cursor=next_cursor
+    )

@@ -1,0 +1,288 @@
+"""Zones (districts, neighbourhoods): GeoJSON upload, listing, series and latest values."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Annotated, Any, Literal
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+
+from api import export, params, queries, series, zones
+from api.deps import connection
+from api.errors import NotFoundError
+from api.routes.devices import check_buckets, resolve_quantity
+from api.schemas import (
+    Zone,
+    ZoneBucketPoint,
+    ZoneLatest,
+    ZoneLatestList,
+    ZonePage,
+    ZoneSeries,
+)
+from api.settings import ApiSettings
+from decoders.catalogue import Aggregation
+
+router = APIRouter(prefix="/v1/zones", tags=["zones"])
+
+Conn = Annotated[asyncpg.Connection, Depends(connection)]
+ZoneId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Zone id")]
+
+
+def _zone(row: Any) -> Zone:
+    return Zone(
+        id=row["id"],
+        name=row["name"],
+        properties=orjson.loads(row["properties"]),
+        bbox=[row["min_lon"], row["min_lat"], row["max_lon"], row["max_lat"]],
+        devices=row["devices"],
+    )
+
+
+def _feature(row: Any) -> dict[str, Any]:
+    zone = _zone(row)
+    return {
+        "type": "Feature",
+        "id": zone.id,
+        "bbox": zone.bbox,
+        "geometry": orjson.loads(row["geometry"]),
+        "properties": {**zone.properties, "name": zone.name, "devices": zone.devices},
+    }
+
+
+_GEOJSON: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/geo+json": {"schema": {"type": "object"}}}}
+}
+
+
+@router.get(
+    "",
+    response_model=ZonePage,
+    summary="List zones by id (format=geojson: a FeatureCollection with the polygons)",
+    responses=_GEOJSON,
+)
+async def list_zones(
+    conn: Conn,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        int | None, Query(ge=0, le=2**31 - 1, description="next_cursor of the previous page")
+    ] = None,
+    format: Annotated[Literal["json", "geojson"], Query()] = "json",
+) -> Any:
+    await zones.place_moved_devices(conn)
+    rows = await queries.zones_page(conn, cursor, limit + 1)
+    page = rows[:limit]
+    next_cursor = str(page[-1]["id"]) if len(rows) > limit else None
+    if format == "geojson":
+        return JSONResponse(
+            export.collection([_feature(r) for r in page], next_cursor=next_cursor),
+            media_type="application/geo+json",
+        )
+    return ZonePage(items=[_zone(r) for r in page], next_cursor=next_cursor)
+
+
+@router.post(
+    "",
+    response_model=list[Zone],
+    status_code=201,
+    summary="Upload zones as GeoJSON: Polygon, MultiPolygon, Feature or FeatureCollection",
+    description=(
+        "Each feature becomes a zone named by its property `name_property` (a bare geometry "
+        "takes `name`). Located devices are placed in the zones at once; the boundary belongs "
+        "to the zone."
+    ),
+)
+async def upload_zones(
+    conn: Conn,
+    document: Annotated[dict[str, Any], Body(description="A GeoJSON object (RFC 7946)")],
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    name_property: Annotated[str, Query(max_length=100)] = "name",
+) -> list[Zone]:
+    shapes = zones.parse(document, name, name_property)
+    ids = await zones.insert(conn, shapes)
+    return [_zone(await queries.zone(conn, i)) for i in ids]
+
+
+async def _known_zone(conn: asyncpg.Connection, zone_id: int) -> Any:
+    await zones.place_moved_devices(conn)
+    row = await queries.zone(conn, zone_id)
+    if row is None:
+        raise NotFoundError(f"no zone with id {zone_id}")
+    return row
+
+
+@router.get(
+    "/{zone_id}",
+    response_model=Zone,
+    summary="One zone (format=geojson: a Feature with its polygon)",
+    responses=_GEOJSON,
+)
+async def get_zone(
+    zone_id: ZoneId, conn: Conn, format: Annotated[Literal["json", "geojson"], Query()] = "json"
+) -> Any:
+    row = await _known_zone(conn, zone_id)
+    if format == "geojson":
+        return JSONResponse(_feature(row), media_type="application/geo+json")
+    return _zone(row)
+
+
+@router.delete("/{zone_id}", status_code=204, summary="Remove a zone")
+async def delete_zone(zone_id: ZoneId, conn: Conn) -> Response:
+    if not await queries.delete_zone(conn, zone_id):
+        raise NotFoundError(f"no zone with id {zone_id}")
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{zone_id}/series",
+    response_model=ZoneSeries,
+    response_model_by_alias=True,
+    summary="A quantity aggregated across the zone's devices per bucket (format=csv: streamed)",
+    description=(
+        "Each device counts once per bucket: its bucket value (by the quantity's aggregation) "
+        "is combined across devices as mean of means, sum of sums, energy mean of energy means "
+        "(dB), max of maxima, or the share of devices in state 1. min, max and count cover all "
+        "measurements. Buckets as in device series."
+    ),
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def zone_series(
+    zone_id: ZoneId,
+    request: Request,
+    conn: Conn,
+    quantity: Annotated[str, Query(description="Quantity key, see /v1/quantities")],
+    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    to: Annotated[AwareDatetime | None, Query()] = None,
+    bucket: Annotated[str, Query(description="Bucket size: 15m, 1h, 1d, 7d, ...")] = "1h",
+    tz: Annotated[str | None, Query(description="Time zone of day buckets")] = None,
+    percentiles: Annotated[bool, Query(description="Add p50 and p95 (from raw data)")] = False,
+    source: Annotated[
+        Literal["auto", "raw"], Query(description="raw: skip the rollups (to compare)")
+    ] = "auto",
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Any:
+    settings: ApiSettings = request.app.state.settings
+    start, end = params.time_range(from_, to, settings.api_max_range_days)
+    size = params.bucket(bucket)
+    entry, qid, tz_name, city_tz = await resolve_quantity(
+        conn, quantity, tz, settings.city_timezone
+    )
+    zone = await _known_zone(conn, zone_id)
+    plan = series.plan(start, end, size, tz_name, city_tz, percentiles or source == "raw")
+    check_buckets(plan, bucket, settings)
+    kind = entry.aggregation
+    rows = await series.zone_buckets(conn, plan, kind, zone_id, qid, percentiles)
+    points = [
+        ZoneBucketPoint(
+            time=r["time"],
+            value=series.zone_value_of(kind, r["value"]),
+            min=r["min"],
+            max=r["max"],
+            count=r["count"],
+            devices=r["devices"],
+            p50=r["p50"] if percentiles else None,
+            p95=r["p95"] if percentiles else None,
+        )
+        for r in rows
+    ]
+    if format == "csv":
+        return export.csv_from_rows(
+            (
+                (p.time.isoformat(), p.value, p.min, p.max, p.count, p.devices, p.p50, p.p95)
+                for p in points
+            ),
+            ("time", "value", "min", "max", "count", "devices", "p50", "p95"),
+            f"zone-{zone_id}-{quantity}-{bucket}.csv",
+        )
+    return ZoneSeries.model_validate(
+        {
+            "zone_id": zone_id,
+            "zone": zone["name"],
+            "quantity": quantity,
+            "unit": entry.unit,
+            "from": start,
+            "to": end,
+            "bucket": bucket,
+            "aggregation": kind.value,
+            "timezone": tz_name,
+            "source": plan.source,
+            "points": points,
+        }
+    )
+
+
+@router.get(
+    "/{zone_id}/latest",
+    response_model=ZoneLatestList,
+    summary="The devices' latest values per quantity, combined across the zone",
+)
+async def zone_latest(
+    zone_id: ZoneId,
+    request: Request,
+    conn: Conn,
+    quantity: Annotated[str | None, Query(description="Only this quantity")] = None,
+) -> ZoneLatestList:
+    settings: ApiSettings = request.app.state.settings
+    zone = await _known_zone(conn, zone_id)
+    qid = None
+    if quantity is not None:
+        _, qid, _, _ = await resolve_quantity(conn, quantity, None, settings.city_timezone)
+    rows = await queries.zone_latest(conn, zone_id, qid)
+    grouped: dict[tuple[str, str, str], dict[int, list[Any]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for r in rows:
+        grouped[(r["key"], r["unit"], r["aggregation"])][r["device_id"]].append(r)
+    items = []
+    for (key, unit, aggregation), devices in grouped.items():
+        kind = Aggregation(aggregation)
+        values = [_device_value(kind, readings) for readings in devices.values()]
+        times = [r["time"] for readings in devices.values() for r in readings]
+        all_values = [r["value"] for readings in devices.values() for r in readings]
+        items.append(
+            ZoneLatest(
+                quantity=key,
+                unit=unit,
+                aggregation=aggregation,
+                value=_combine(kind, values),
+                min=min(all_values),
+                max=max(all_values),
+                devices=len(devices),
+                oldest=min(times),
+                newest=max(times),
+            )
+        )
+    return ZoneLatestList(zone_id=zone_id, zone=zone["name"], items=items)
+
+
+def _energy_mean(values: list[float]) -> float:
+    linear = [10 ** (max(-300.0, min(300.0, v)) / 10) for v in values]
+    return 10 * math.log10(sum(linear) / len(linear))
+
+
+def _device_value(kind: Aggregation, readings: list[Any]) -> float:
+    """One device's latest values (one per sensor) as one value of its aggregation kind."""
+    values = [float(r["value"]) for r in readings]
+    if kind is Aggregation.SUM:
+        return sum(values)
+    if kind is Aggregation.ENERGY_MEAN:
+        return _energy_mean(values)
+    if kind is Aggregation.MAX:
+        return max(values)
+    if kind is Aggregation.STATE:
+        return float(max(readings, key=lambda r: (r["time"], r["sensor"]))["value"])
+    return sum(values) / len(values)
+
+
+def _combine(kind: Aggregation, values: list[float]) -> float:
+    if kind is Aggregation.SUM:
+        return sum(values)
+    if kind is Aggregation.ENERGY_MEAN:
+        return _energy_mean(values)
+    if kind is Aggregation.MAX:
+        return max(values)
+    return sum(values) / len(values)
