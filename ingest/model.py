@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from decoders import Measurement
 
@@ -54,9 +55,45 @@ class Uplink:
     device_name: str | None = None
     application_id: str | None = None
     model: str | None = None  # Device Repository "brand_id/model_id"
+    device_profile: str | None = None  # ChirpStack deviceProfileName
     latitude: float | None = None
     longitude: float | None = None
     radio: Radio = field(default_factory=Radio)
+    # What the network server's own payload formatter made of the frame (TTS `decoded_payload`,
+    # ChirpStack `object`); a decoder may map it onto the catalogue when no codec fits.
+    network_decoded: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+
+
+class EventKind(StrEnum):
+    """Device events that are not uplinks but still say something about the device."""
+
+    JOIN = "join"  # (re)joined the network
+    LOCATION = "location"  # position solved or registered
+    STATUS = "status"  # battery level / power source from DevStatusAns
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """A join, a location or a battery status of a device, at the network server's time."""
+
+    kind: EventKind
+    dev_eui: str
+    at: datetime
+    topic: str
+    device_name: str | None = None
+    application_id: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    location_source: str | None = None
+    battery_level: float | None = None  # percent
+    external_power: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A recognised message that carries nothing to store (downlink events, service data...)."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from decoders import QUANTITIES, DecodeError, Measurement, decoder_for
-from ingest import tts
-from ingest.model import DeadLetter, DecodedUplink, ParseError, Stage, Uplink
+from ingest.envelopes import Router
+from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, Ignored, ParseError, Stage, Uplink
 
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A message recognised as something other than an uplink (join, downlink events, ...)."""
+    """A message recognised as something other than an uplink (downlink events, logs, ...)."""
 
     topic: str
+    reason: str = ""
 
 
-Outcome = DecodedUplink | DeadLetter | Skipped
+Outcome = DecodedUplink | DeadLetter | Skipped | DeviceEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +32,18 @@ class Pipeline:
 
     default_decoder: str | None = "cayenne_lpp"
     registered: Mapping[str, str] | None = None
+    router: Router = field(default_factory=Router)
 
     def process(self, topic: str, payload: bytes) -> tuple[Outcome, ...]:
         try:
-            if not tts.is_uplink_topic(topic):
-                return (Skipped(topic),)
-            uplink = tts.parse_uplink(payload, topic)
+            parsed = self.router.parse(topic, payload)
         except ParseError as exc:
             return (DeadLetter(topic, payload, Stage.PARSE, exc.reason),)
-        return self.decode(uplink, topic, payload)
+        if isinstance(parsed, Ignored):
+            return (Skipped(topic, parsed.reason),)
+        if isinstance(parsed, DeviceEvent):
+            return (parsed,)
+        return self.decode(parsed, topic, payload)
 
     def decode(self, uplink: Uplink, topic: str, payload: bytes) -> tuple[Outcome, ...]:
         """Decode a parsed uplink; a failure keeps the raw uplink and adds a dead letter."""

@@ -9,6 +9,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ingest.envelopes import Subscription
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
@@ -46,22 +48,30 @@ class IngestSettings(BaseSettings):
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/meetnet")
     mqtt_url: SecretStr = SecretStr("mqtt://127.0.0.1:1883")
     mqtt_client_id: str = "meetnet-ingest"
-    # The Things Stack v3 uplink topics of every application; `v3/{app}@{tenant}/devices/+/up`
-    # narrows it to one application.
+    # Topic filters, each optionally `=format` (ingest/envelopes.py): by default every The Things
+    # Stack v3 device event and every ChirpStack device event. `$share/<group>/<filter>` spreads
+    # one subscription over several ingest processes (MQTT 5 shared subscription).
     mqtt_topics: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["v3/+/devices/+/up"]
+        default_factory=lambda: ["v3/+/devices/+/#", "application/+/device/+/event/+"]
     )
     mqtt_qos: Literal[0, 1] = 1
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
     # How long the broker keeps our session (and queues QoS 1 messages) while we are away.
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     # MQTT 5 receive maximum: unacknowledged messages the broker may have in flight to us.
-    mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65535)
+    mqtt_receive_maximum: int = Field(default=2000, ge=1, le=65535)
     mqtt_keepalive_s: int = Field(default=30, ge=5)
     batch_size: int = Field(default=500, ge=1)
+    # Batches committed concurrently (each on its own connection); acknowledgements stay in order.
+    writers: int = Field(default=2, ge=1, le=8)
     batch_interval_ms: int = Field(default=200, ge=1)
     # Used when neither a registered decoder nor a known device model picks one.
     default_decoder: str | None = "cayenne_lpp"
+    # Prometheus /metrics on this port (all interfaces of metrics_host); 0 turns it off.
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
+    # `text` for people, `json` for log collectors (one object per line, with dev_eui/topic).
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("mqtt_topics", mode="before")
     @classmethod
@@ -69,6 +79,21 @@ class IngestSettings(BaseSettings):
         if isinstance(value, str):
             return [topic.strip() for topic in value.split(",") if topic.strip()]
         return value
+
+    @field_validator("mqtt_topics")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            Subscription.parse(entry)
+        return value
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return tuple(Subscription.parse(entry) for entry in self.mqtt_topics)
+
+    @property
+    def subscription_filters(self) -> list[str]:
+        return [s.topic_filter for s in self.subscriptions]
 
     @field_validator("mqtt_url")
     @classmethod

@@ -1,9 +1,11 @@
 """The MQTT side of ingest: a paho client on its own network thread, acknowledging on request.
 
-Messages are handed to the asyncio loop as they arrive; QoS 1 messages are acknowledged only when
-`ack` is called, after the transaction holding them has committed. A semaphore bounds how many
-messages may be unfinished at once, so a stalled database stops us reading from the broker
-(back-pressure) instead of growing memory.
+Messages are appended to a deque as they arrive and the asyncio side is woken only when it waits
+for them (one wake-up per burst, not per message). QoS 1 messages are acknowledged only when `ack`
+is called, after the transaction holding them committed, all PUBACKs of a batch in one write.
+Memory is bounded twice over: the broker sends at most `receive maximum` (MQTT 5) or
+`max_inflight_messages` (3.1.1) unacknowledged messages, and should a broker ignore that, the
+network thread stops reading once `held_limit` messages are unfinished (back-pressure).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import struct
 import threading
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,8 +27,13 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.settings import IngestSettings
+from ingest.transport import BufferedClient
 
 logger = logging.getLogger(__name__)
+
+_PUBACK = struct.Struct("!BBH")  # MQTT 3.1.1 §3.4 / 5.0 §3.4: 0x40, length 2, packet id
+# CONNACK codes meaning "speak 3.1.1 to me": MQTT 5 0x84, MQTT 3.1.1 return code 1.
+_UNSUPPORTED_PROTOCOL = {0x84, 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,46 +46,60 @@ class Message:
 
 
 class Subscriber:
-    """Subscribes with a persistent session and hands messages to an asyncio queue."""
+    """Subscribes with a persistent session and hands messages to the asyncio side."""
 
     def __init__(
         self,
         settings: IngestSettings,
         loop: asyncio.AbstractEventLoop,
-        queue: asyncio.Queue[Message],
+        on_connected: Callable[[bool], None] | None = None,
     ) -> None:
         self._settings = settings
         self._loop = loop
-        self._queue = queue
+        self._on_connected = on_connected
         self._session = 0
-        self._unfinished = threading.BoundedSemaphore(
-            max(settings.mqtt_receive_maximum, settings.batch_size) * 2
-        )
+        self._inbox: deque[Message] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        # Written by one thread each, so their difference is safe to read from either.
+        self._received = 0
+        self._finished = 0
+        self.held_limit = max(settings.mqtt_receive_maximum, settings.batch_size) * 2
+        self._room = threading.Event()
         self._stopping = threading.Event()
+        self.protocol = settings.mqtt_protocol
         self.connected = asyncio.Event()
-        v5 = settings.mqtt_protocol == "5"
-        self._client = mqtt.Client(
+        self._client = self._make_client()
+
+    @property
+    def held(self) -> int:
+        """Messages received and not yet acknowledged (or dropped at stop)."""
+        return self._received - self._finished
+
+    def _make_client(self) -> mqtt.Client:
+        v5 = self.protocol == "5"
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.mqtt_client_id,
+            client_id=self._settings.mqtt_client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
             clean_session=None if v5 else False,
             manual_ack=True,
         )
-        broker = settings.broker
+        broker = self._settings.broker
         if broker.username:
-            self._client.username_pw_set(broker.username, broker.password)
+            client.username_pw_set(broker.username, broker.password)
         if broker.tls:
-            self._client.tls_set_context(ssl.create_default_context())
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
+            client.tls_set_context(ssl.create_default_context())
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
 
     def start(self) -> None:
         broker = self._settings.broker
         properties = None
         clean_start: bool | Literal[3] = mqtt.MQTT_CLEAN_START_FIRST_ONLY
-        if self._settings.mqtt_protocol == "5":
+        if self.protocol == "5":
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = self._settings.mqtt_session_expiry_s
             properties.ReceiveMaximum = self._settings.mqtt_receive_maximum
@@ -93,18 +116,56 @@ class Subscriber:
     def pause(self) -> None:
         """Take no more messages; what arrives from now on stays with the broker's session."""
         self._stopping.set()
+        self._room.set()
 
     def stop(self) -> None:
         """Disconnect after the acknowledgements already queued have been sent."""
-        self._stopping.set()
+        self.pause()
         self._client.disconnect()
         self._client.loop_stop()
 
-    def ack(self, messages: Iterable[Message]) -> None:
-        for message in messages:
-            if message.qos > 0 and message.session == self._session:
-                self._client.ack(message.mid, message.qos)
-            self._unfinished.release()
+    def take(self, limit: int) -> list[Message]:
+        """Up to `limit` messages that have arrived, without waiting."""
+        inbox = self._inbox
+        n = min(limit, len(inbox))
+        return [inbox.popleft() for _ in range(n)]
+
+    async def wait(self, timeout_s: float) -> bool:
+        """Wait until a message is there; False if none came within `timeout_s`."""
+        if self._inbox:
+            return True
+        waiter = self._loop.create_future()
+        self._waiter = waiter
+        try:
+            if self._inbox:  # arrived between the check and publishing the waiter
+                return True
+            try:
+                await asyncio.wait_for(waiter, timeout_s)
+            except TimeoutError:
+                return bool(self._inbox)
+            return True
+        finally:
+            self._waiter = None
+
+    def ack(self, messages: Sequence[Message]) -> None:
+        """Acknowledge committed messages; the PUBACKs go out as one write."""
+        session = self._session
+        current = [m.mid for m in messages if m.qos == 1 and m.session == session]
+        if current:
+            packet = b"".join(_PUBACK.pack(0x40, 2, mid) for mid in current)
+            queue = getattr(self._client, "_packet_queue", None)
+            if queue is not None:
+                # One buffer holding every PUBACK; paho writes it as it writes any packet.
+                queue(0x40, packet, 0, 0)
+            else:  # pragma: no cover - a paho without the private queue
+                for mid in current:
+                    self._client.ack(mid, 1)
+        self.release(len(messages))
+
+    def release(self, count: int) -> None:
+        """Forget `count` messages without acknowledging them (the broker will redeliver)."""
+        self._finished += count
+        self._room.set()
 
     def _on_connect(
         self,
@@ -115,19 +176,34 @@ class Subscriber:
         properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
+            if self.protocol == "5" and reason_code.value in _UNSUPPORTED_PROTOCOL:
+                logger.warning("broker does not speak MQTT 5; falling back to 3.1.1")
+                self._loop.call_soon_threadsafe(self._fall_back)
+                return
             logger.error("broker refused the connection: %s", reason_code)
             return
         if not flags.session_present:
             # A new session: ids of messages from an earlier one mean nothing any more.
             self._session += 1
         qos: int = self._settings.mqtt_qos
-        client.subscribe([(topic, qos) for topic in self._settings.mqtt_topics])
+        client.subscribe([(topic, qos) for topic in self._settings.subscription_filters])
         logger.info(
-            "connected to MQTT broker, session_present=%s, topics=%s",
+            "connected to MQTT broker (MQTT %s), session_present=%s, topics=%s",
+            self.protocol,
             flags.session_present,
-            self._settings.mqtt_topics,
+            self._settings.subscription_filters,
         )
         self._loop.call_soon_threadsafe(self.connected.set)
+        if self._on_connected is not None:
+            self._on_connected(True)
+
+    def _fall_back(self) -> None:
+        old = self._client
+        old.disconnect()
+        old.loop_stop()
+        self.protocol = "3.1.1"
+        self._client = self._make_client()
+        self.start()
 
     def _on_disconnect(
         self,
@@ -138,16 +214,31 @@ class Subscriber:
         properties: Properties | None,
     ) -> None:
         self._loop.call_soon_threadsafe(self.connected.clear)
+        if self._on_connected is not None:
+            self._on_connected(False)
         if not self._stopping.is_set():
             logger.warning("lost the MQTT broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Blocks this network thread when too much is unfinished: back-pressure to the broker.
-        while not self._unfinished.acquire(timeout=0.5):
+        while self._received - self._finished >= self.held_limit:
+            self._room.clear()
+            if self._received - self._finished < self.held_limit:
+                break
+            self._room.wait(0.5)
             if self._stopping.is_set():
                 return
         if self._stopping.is_set():
-            self._unfinished.release()
             return
-        message = Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._session)
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
+        self._received += 1
+        payload: bytes = msg.payload  # type: ignore[assignment]  # paho hands bytes here
+        self._inbox.append(Message(msg.topic, payload, msg.mid, msg.qos, self._session))
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            self._loop.call_soon_threadsafe(_wake, waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -1,4 +1,4 @@
-"""The Things Stack v3 `ApplicationUp` JSON → `Uplink`.
+"""The Things Stack v3 `ApplicationUp` JSON → `Uplink`, `DeviceEvent` or `Ignored`.
 
 TTS omits every field that is empty, 0 or false (formats.md §1.4), so each field has a default
 here; a field of the wrong type is a parse error, never an exception of another kind.
@@ -8,65 +8,121 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from ingest.model import ParseError, Radio, Uplink
+from ingest.fields import float_field as _float
+from ingest.fields import int_field as _int
+from ingest.fields import obj_field as _obj
+from ingest.fields import str_field as _str
+from ingest.fields import timestamp as _timestamp
+from ingest.model import DeviceEvent, EventKind, Ignored, ParseError, Radio, Uplink
 
-# Topic suffixes of `v3/{app}@{tenant}/devices/{device_id}/...` that are not uplinks: recognised
-# and skipped on purpose rather than dead-lettered as garbage.
-NON_UPLINK_SUFFIXES = (
-    "join",
-    "down/queued",
-    "down/sent",
-    "down/ack",
-    "down/nack",
-    "down/failed",
-    "down/push",
-    "down/replace",
-    "service/data",
-    "location/solved",
-)
+# Topic suffixes of `v3/{app}@{tenant}/devices/{device_id}/...` (formats.md §1.2), each mapped to
+# the `ApplicationUp` key it carries. Only `up`, `join` and `location/solved` say something we
+# keep; the others are recognised and skipped on purpose rather than dead-lettered as garbage.
+EVENT_KEYS = {
+    "up": "uplink_message",
+    "join": "join_accept",
+    "down/queued": "downlink_queued",
+    "down/sent": "downlink_sent",
+    "down/ack": "downlink_ack",
+    "down/nack": "downlink_nack",
+    "down/failed": "downlink_failed",
+    "down/push": "downlinks",
+    "down/replace": "downlinks",
+    "service/data": "service_data",
+    "location/solved": "location_solved",
+}
+NON_UPLINK_SUFFIXES = tuple(e for e in EVENT_KEYS if e != "up")
 _TOPIC = re.compile(r"^v3/(?P<app>[^/]+)/devices/(?P<device>[^/]+)/(?P<event>.+)$")
 _DEV_EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
 
 
-def is_uplink_topic(topic: str) -> bool:
-    """True for `.../up`; False for a recognised other TTS event; ParseError for anything else."""
+_EVENTS_SEEN: dict[str, str] = {}  # topic -> event; topics are per device, so bounded
+_EVENTS_SEEN_LIMIT = 200_000
+
+
+def topic_event(topic: str) -> str:
+    """The event suffix of a TTS device topic (`up`, `join`, `down/sent`...); ParseError if the
+    topic is not one."""
+    event = _EVENTS_SEEN.get(topic)
+    if event is None:
+        event = _topic_event(topic)
+        if len(_EVENTS_SEEN) >= _EVENTS_SEEN_LIMIT:
+            _EVENTS_SEEN.clear()
+        _EVENTS_SEEN[topic] = event
+    return event
+
+
+def _topic_event(topic: str) -> str:
     match = _TOPIC.match(topic)
     if match is None:
         raise ParseError(f"topic {topic!r} is not a The Things Stack v3 device topic")
     event = match["event"]
-    if event == "up":
-        return True
-    if event in NON_UPLINK_SUFFIXES:
-        return False
-    raise ParseError(f"unknown The Things Stack event {event!r} in topic {topic!r}")
+    if event not in EVENT_KEYS:
+        raise ParseError(f"unknown The Things Stack event {event!r} in topic {topic!r}")
+    return event
 
 
-def parse_uplink(payload: bytes, topic: str = "") -> Uplink:
-    """Parse the JSON body of a TTS `.../up` message."""
+def is_uplink_topic(topic: str) -> bool:
+    """True for `.../up`; False for a recognised other TTS event; ParseError for anything else."""
+    return topic_event(topic) == "up"
+
+
+def load(payload: bytes) -> dict[str, Any]:
+    """The JSON object of a message body."""
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ParseError(f"expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def parse(topic: str, payload: bytes) -> Uplink | DeviceEvent | Ignored:
+    """Any `ApplicationUp` message: an uplink, a device event, or something skipped on purpose.
+
+    With an empty topic (Storage Integration, imported files) the body's key decides the event.
+    """
+    event = topic_event(topic) if topic else None
+    doc = load(payload)
+    if event == "up" or (event is None and "uplink_message" in doc):
+        return parse_uplink_doc(doc)
+    if event == "join" or (event is None and "join_accept" in doc):
+        return _event(doc, EventKind.JOIN, topic)
+    if event == "location/solved" or (event is None and "location_solved" in doc):
+        solved = _obj(doc, "location_solved")
+        lat, lon = _position(_obj(solved, "location"))
+        if lat is None:
+            raise ParseError("location_solved.location has no valid latitude/longitude")
+        source = _str(_obj(solved, "location"), "source") or _str(solved, "service")
+        return _event(doc, EventKind.LOCATION, topic, lat, lon, source)
+    if event is not None:
+        return Ignored(f"The Things Stack {event} event")
+    for key in ("uplink_normalized", "downlink_queued", "downlink_sent", "downlink_ack"):
+        if key in doc:
+            return Ignored(f"The Things Stack {key}")
+    for key in ("downlink_nack", "downlink_failed", "service_data", "downlink_queue_invalidated"):
+        if key in doc:
+            return Ignored(f"The Things Stack {key}")
+    raise ParseError("not an ApplicationUp: no known message key")
+
+
+def parse_uplink(payload: bytes, topic: str = "") -> Uplink:
+    """Parse the JSON body of a TTS `.../up` message."""
+    return parse_uplink_doc(load(payload))
+
+
+def parse_uplink_doc(doc: dict[str, Any]) -> Uplink:
     ids = _obj(doc, "end_device_ids")
     up = _obj(doc, "uplink_message")
     if "uplink_message" not in doc:
         raise ParseError("no uplink_message: not an uplink")
-
-    dev_eui = _str(ids, "dev_eui")
-    if dev_eui is None:
-        raise ParseError("end_device_ids.dev_eui is missing")
-    if not _DEV_EUI.match(dev_eui):
-        raise ParseError(f"end_device_ids.dev_eui {dev_eui!r} is not 16 hex digits")
-    dev_eui = dev_eui.upper()
+    dev_eui = _dev_eui(ids)
 
     received_text = _str(up, "received_at") or _str(doc, "received_at")
     if received_text is None:
@@ -91,7 +147,8 @@ def parse_uplink(payload: bytes, topic: str = "") -> Uplink:
 
     version_ids = _obj(up, "version_ids")
     brand, model = _str(version_ids, "brand_id"), _str(version_ids, "model_id")
-    latitude, longitude = _user_location(up)
+    latitude, longitude = _device_location(up)
+    decoded = up.get("decoded_payload")
 
     return Uplink(
         idempotency_key=key,
@@ -106,26 +163,69 @@ def parse_uplink(payload: bytes, topic: str = "") -> Uplink:
         latitude=latitude,
         longitude=longitude,
         radio=_radio(up),
+        network_decoded=decoded if isinstance(decoded, dict) else None,
     )
+
+
+def _event(
+    doc: dict[str, Any],
+    kind: EventKind,
+    topic: str,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    source: str | None = None,
+) -> DeviceEvent:
+    ids = _obj(doc, "end_device_ids")
+    received_text = _str(doc, "received_at")
+    if received_text is None:
+        raise ParseError("received_at is missing")
+    return DeviceEvent(
+        kind=kind,
+        dev_eui=_dev_eui(ids),
+        at=_timestamp(received_text, "received_at"),
+        topic=topic,
+        device_name=_str(ids, "device_id"),
+        application_id=_str(_obj(ids, "application_ids"), "application_id"),
+        latitude=latitude,
+        longitude=longitude,
+        location_source=source,
+    )
+
+
+def _dev_eui(ids: dict[str, Any]) -> str:
+    dev_eui = _str(ids, "dev_eui")
+    if dev_eui is None:
+        raise ParseError("end_device_ids.dev_eui is missing")
+    if not _DEV_EUI.match(dev_eui):
+        raise ParseError(f"end_device_ids.dev_eui {dev_eui!r} is not 16 hex digits")
+    return dev_eui.upper()
 
 
 def _radio(up: dict[str, Any]) -> Radio:
     rx = up.get("rx_metadata", [])
     if not isinstance(rx, list):
         raise ParseError("uplink_message.rx_metadata is not a list")
-    rssis: list[float] = []
-    snrs: list[float] = []
+    best_rssi: float | None = None
+    best_snr: float | None = None
     for i, gateway in enumerate(rx):
-        if not isinstance(gateway, dict):
+        if type(gateway) is not dict:
             raise ParseError(f"uplink_message.rx_metadata[{i}] is not an object")
-        rssi = _float(gateway, "rssi")
-        if rssi is None:
-            rssi = _float(gateway, "channel_rssi")
-        if rssi is not None:
-            rssis.append(rssi)
-        snr = _float(gateway, "snr")
-        if snr is not None:
-            snrs.append(snr)
+        rssi = gateway.get("rssi")
+        if type(rssi) is not int and type(rssi) is not float:  # the common case, checked cheaply
+            rssi = _float(gateway, "rssi")
+            if rssi is None:
+                rssi = _float(gateway, "channel_rssi")
+        elif not -1e6 < rssi < 1e6:
+            raise ParseError(f"rssi is not a number: {rssi!r}")
+        if rssi is not None and (best_rssi is None or rssi > best_rssi):
+            best_rssi = float(rssi)
+        snr = gateway.get("snr")
+        if type(snr) is not int and type(snr) is not float:
+            snr = _float(gateway, "snr")
+        elif not -1e6 < snr < 1e6:
+            raise ParseError(f"snr is not a number: {snr!r}")
+        if snr is not None and (best_snr is None or snr > best_snr):
+            best_snr = float(snr)
     settings = _obj(up, "settings")
     lora = _obj(_obj(settings, "data_rate"), "lora")
     sf = _int(lora, "spreading_factor")
@@ -137,60 +237,36 @@ def _radio(up: dict[str, Any]) -> Radio:
             f"uplink_message.settings.frequency {frequency!r} is not a number"
         ) from None
     return Radio(
-        rssi=max(rssis) if rssis else None,
-        snr=max(snrs) if snrs else None,
+        rssi=best_rssi,
+        snr=best_snr,
         spreading_factor=sf or None,
         frequency=hz,
         gateway_count=len(rx),
     )
 
 
-def _user_location(up: dict[str, Any]) -> tuple[float | None, float | None]:
-    """The device's registered location (`locations.user`), when the network sends one."""
-    location = _obj(_obj(up, "locations"), "user")
+# Which of `uplink_message.locations` describes where the device is, best first: the position
+# registered by an operator, then one the device reported in its payload, then any other.
+_LOCATION_PREFERENCE = ("user", "frm-payload")
+
+
+def _device_location(up: dict[str, Any]) -> tuple[float | None, float | None]:
+    """The device's position from `uplink_message.locations`, when the network sends one."""
+    locations = _obj(up, "locations")
+    names = [n for n in _LOCATION_PREFERENCE if n in locations]
+    names += sorted(n for n in locations if n not in _LOCATION_PREFERENCE)
+    for name in names:
+        location = locations[name]
+        if not isinstance(location, dict):
+            raise ParseError(f"uplink_message.locations.{name} is not an object")
+        lat, lon = _position(location)
+        if lat is not None:
+            return lat, lon
+    return None, None
+
+
+def _position(location: dict[str, Any]) -> tuple[float | None, float | None]:
     lat, lon = _float(location, "latitude"), _float(location, "longitude")
     if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return None, None
     return lat, lon
-
-
-def _obj(doc: dict[str, Any], key: str) -> dict[str, Any]:
-    value = doc.get(key, {})
-    if not isinstance(value, dict):
-        raise ParseError(f"{key} is not an object")
-    return value
-
-
-def _str(doc: dict[str, Any], key: str) -> str | None:
-    value = doc.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ParseError(f"{key} is not a string")
-    return value
-
-
-def _int(doc: dict[str, Any], key: str) -> int:
-    value = doc.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
-        raise ParseError(f"{key} is not an unsigned 32-bit integer: {value!r}")
-    return value
-
-
-def _float(doc: dict[str, Any], key: str) -> float | None:
-    value = doc.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ParseError(f"{key} is not a number: {value!r}")
-    return float(value)
-
-
-def _timestamp(text: str, name: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ParseError(f"{name} {text!r} is not an RFC 3339 timestamp") from None
-    if moment.tzinfo is None:
-        raise ParseError(f"{name} {text!r} has no UTC offset")
-    return moment.astimezone(UTC)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
-from ingest.model import DeadLetter, DecodedUplink, Stage
+from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, EventKind, Stage, Uplink
 
 logger = logging.getLogger(__name__)
 
@@ -36,22 +36,24 @@ class WriteResult:
     duplicates: int = 0
     measurements: int = 0
     dead_letters: int = 0
+    events: int = 0
 
 
 _UPSERT_DEVICES = """
 INSERT INTO devices AS d (dev_eui, name, application_id, model, latitude, longitude,
-                          first_seen_at, last_seen_at)
+                          first_seen_at, last_seen_at, device_profile)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],
-                     $7::timestamptz[], $8::timestamptz[])
+                     $7::timestamptz[], $8::timestamptz[], $9::text[])
 ON CONFLICT (dev_eui) DO UPDATE SET
     name = COALESCE(EXCLUDED.name, d.name),
     application_id = COALESCE(EXCLUDED.application_id, d.application_id),
     model = COALESCE(EXCLUDED.model, d.model),
+    device_profile = COALESCE(EXCLUDED.device_profile, d.device_profile),
     latitude = CASE WHEN EXCLUDED.latitude IS NULL THEN d.latitude ELSE EXCLUDED.latitude END,
     longitude = CASE WHEN EXCLUDED.latitude IS NULL THEN d.longitude ELSE EXCLUDED.longitude END,
     first_seen_at = LEAST(d.first_seen_at, EXCLUDED.first_seen_at),
     last_seen_at = GREATEST(d.last_seen_at, EXCLUDED.last_seen_at)
-RETURNING id, dev_eui
+RETURNING id, dev_eui, first_seen_at, last_seen_at
 """
 
 _INSERT_UPLINKS = """
@@ -71,6 +73,33 @@ SELECT store_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timesta
                           $5::float8[])
 """
 
+# Joins, positions and battery states; each only replaces an older one (by network time).
+_APPLY_EVENTS = """
+UPDATE devices AS d SET
+    joined_at = GREATEST(d.joined_at, e.joined_at),
+    latitude = CASE WHEN e.location_at >= COALESCE(d.location_at, '-infinity')
+                    THEN e.latitude ELSE d.latitude END,
+    longitude = CASE WHEN e.location_at >= COALESCE(d.location_at, '-infinity')
+                     THEN e.longitude ELSE d.longitude END,
+    location_source = CASE WHEN e.location_at >= COALESCE(d.location_at, '-infinity')
+                           THEN e.location_source ELSE d.location_source END,
+    location_at = GREATEST(d.location_at, e.location_at),
+    battery_level = CASE WHEN e.battery_at >= COALESCE(d.battery_at, '-infinity')
+                         THEN e.battery_level ELSE d.battery_level END,
+    external_power = CASE WHEN e.battery_at >= COALESCE(d.battery_at, '-infinity')
+                          THEN e.external_power ELSE d.external_power END,
+    battery_at = GREATEST(d.battery_at, e.battery_at)
+FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::text[],
+            $6::timestamptz[], $7::real[], $8::bool[], $9::timestamptz[])
+     AS e(dev_eui, joined_at, latitude, longitude, location_source, location_at,
+          battery_level, external_power, battery_at)
+WHERE d.dev_eui = e.dev_eui
+"""
+
+# How far a device's last_seen_at may lag behind its newest uplink before ingest rewrites the
+# device row; without this slack every batch would update every active device's row.
+LAST_SEEN_SLACK = timedelta(seconds=60)
+
 _UPSERT_DEAD_LETTERS = """
 INSERT INTO dead_letters AS x (fingerprint, topic, payload, stage, reason, dev_eui, count)
 SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],
@@ -82,37 +111,69 @@ ON CONFLICT (fingerprint) DO UPDATE SET
 """
 
 
+@dataclass(frozen=True, slots=True)
+class _KnownDevice:
+    """A device row as this process last wrote it; unchanged devices need no upsert."""
+
+    id: int
+    attributes: tuple[object, ...]  # name, application, model, profile, latitude, longitude
+    first_seen: datetime
+    last_seen: datetime
+
+
+def _attributes(u: Uplink) -> tuple[object, ...]:
+    return (u.device_name, u.application_id, u.model, u.device_profile, u.latitude, u.longitude)
+
+
 class Writer:
     """Knows the quantity ids and turns outcomes into the rows of one transaction."""
 
     def __init__(self, pool: asyncpg.Pool, quantity_ids: Mapping[str, int]) -> None:
         self._pool = pool
         self._quantity_ids = quantity_ids
+        self._battery_id = quantity_ids.get("battery_level")
+        self._devices: dict[str, _KnownDevice] = {}
 
     @classmethod
     async def connect(cls, pool: asyncpg.Pool) -> Writer:
         rows = await pool.fetch("SELECT key, id FROM quantities")
         return cls(pool, {r["key"]: r["id"] for r in rows})
 
+    def forget_devices(self) -> None:
+        """Drop the device cache (after something else changed device rows)."""
+        self._devices.clear()
+
     async def write(
-        self, uplinks: Sequence[DecodedUplink], dead_letters: Sequence[DeadLetter]
+        self,
+        uplinks: Sequence[DecodedUplink],
+        dead_letters: Sequence[DeadLetter],
+        events: Sequence[DeviceEvent] = (),
     ) -> WriteResult:
         """Store everything in one transaction; raises if it could not be committed."""
+        learned: dict[str, _KnownDevice] = {}
         async with self._pool.acquire() as conn, conn.transaction():
-            stored = await self._write_uplinks(conn, uplinks)
+            stored = await self._write_uplinks(conn, uplinks, learned)
+            applied = await self._apply_events(conn, events, learned)
             letters = await self._write_dead_letters(conn, dead_letters)
-        return WriteResult(stored[0], stored[1], stored[2], letters)
+        # Only what committed may be remembered.
+        self._devices.update(learned)
+        return WriteResult(stored[0], stored[1], stored[2] + applied[1], letters, applied[0])
 
     async def _write_uplinks(
-        self, conn: asyncpg.Connection, batch: Sequence[DecodedUplink]
+        self,
+        conn: asyncpg.Connection,
+        batch: Sequence[DecodedUplink],
+        learned: dict[str, _KnownDevice],
     ) -> tuple[int, int, int]:
         unique: dict[str, DecodedUplink] = {}
         for item in batch:
             unique.setdefault(item.uplink.idempotency_key, item)
         if not unique:
             return 0, 0, 0
-        device_ids = await self._upsert_devices(conn, list(unique.values()))
-        items = list(unique.values())
+        # In key order, so concurrent writers holding the same re-delivered uplinks wait for each
+        # other instead of deadlocking (a deadlock would still only cost a retry).
+        items = [unique[k] for k in sorted(unique)]
+        device_ids = await self._upsert_devices(conn, [i.uplink for i in items], learned)
         rows = await conn.fetch(
             _INSERT_UPLINKS,
             [i.uplink.received_at for i in items],
@@ -133,43 +194,127 @@ class Writer:
         )
         new_keys = {r["idempotency_key"] for r in rows}
         points: dict[tuple[int, int, int, datetime], float] = {}
+        quantity_ids = self._quantity_ids
         for item in items:
             if item.uplink.idempotency_key not in new_keys:
                 continue
             device_id = device_ids[item.uplink.dev_eui]
+            received_at = item.uplink.received_at
             for m in item.measurements:
-                key = (
-                    device_id,
-                    self._quantity_ids[m.quantity],
-                    m.sensor,
-                    m.time or item.uplink.received_at,
-                )
+                key = (device_id, quantity_ids[m.quantity], m.sensor, m.time or received_at)
                 points.setdefault(key, m.value)
         stored = await conn.fetchval(_STORE_MEASUREMENTS, *_columns(points)) if points else 0
         return len(new_keys), len(batch) - len(new_keys), int(stored)
 
     async def _upsert_devices(
-        self, conn: asyncpg.Connection, items: Sequence[DecodedUplink]
+        self,
+        conn: asyncpg.Connection,
+        uplinks: Sequence[Uplink],
+        learned: dict[str, _KnownDevice],
     ) -> dict[str, int]:
-        merged: dict[str, list[DecodedUplink]] = {}
-        for item in items:
-            merged.setdefault(item.uplink.dev_eui, []).append(item)
+        merged: dict[str, list[Uplink]] = {}
+        for uplink in uplinks:
+            merged.setdefault(uplink.dev_eui, []).append(uplink)
+        ids: dict[str, int] = {}
+        stale: list[str] = []
+        for eui, seen in merged.items():
+            known = learned.get(eui) or self._devices.get(eui)
+            newest = max(seen, key=lambda u: u.received_at)
+            oldest = min(u.received_at for u in seen)
+            if (
+                known is not None
+                and known.attributes == _attributes(newest)
+                and oldest >= known.first_seen
+                and newest.received_at <= known.last_seen + LAST_SEEN_SLACK
+            ):
+                ids[eui] = known.id
+            else:
+                stale.append(eui)
+        if not stale:
+            return ids
         # Sorted so concurrent ingest processes lock device rows in the same order.
-        eui_order = sorted(merged)
-        newest = [max(merged[e], key=lambda i: i.uplink.received_at).uplink for e in eui_order]
-        oldest = [min(i.uplink.received_at for i in merged[e]) for e in eui_order]
+        stale.sort()
+        newest_of = [max(merged[e], key=lambda u: u.received_at) for e in stale]
+        oldest_of = [min(u.received_at for u in merged[e]) for e in stale]
         rows = await conn.fetch(
             _UPSERT_DEVICES,
-            eui_order,
-            [u.device_name for u in newest],
-            [u.application_id for u in newest],
-            [u.model for u in newest],
-            [u.latitude for u in newest],
-            [u.longitude for u in newest],
-            oldest,
-            [u.received_at for u in newest],
+            stale,
+            [u.device_name for u in newest_of],
+            [u.application_id for u in newest_of],
+            [u.model for u in newest_of],
+            [u.latitude for u in newest_of],
+            [u.longitude for u in newest_of],
+            oldest_of,
+            [u.received_at for u in newest_of],
+            [u.device_profile for u in newest_of],
         )
-        return {r["dev_eui"]: r["id"] for r in rows}
+        by_eui = {r["dev_eui"]: r for r in rows}
+        for eui, newest in zip(stale, newest_of, strict=True):
+            row = by_eui[eui]
+            ids[eui] = row["id"]
+            learned[eui] = _KnownDevice(
+                row["id"], _attributes(newest), row["first_seen_at"], row["last_seen_at"]
+            )
+        return ids
+
+    async def _apply_events(
+        self,
+        conn: asyncpg.Connection,
+        events: Sequence[DeviceEvent],
+        learned: dict[str, _KnownDevice],
+    ) -> tuple[int, int]:
+        """Register unknown devices, then record joins, positions and battery states."""
+        if not events:
+            return 0, 0
+        euis = sorted({e.dev_eui for e in events})
+        named = {e.dev_eui: e for e in events}
+        rows = await conn.fetch(
+            _UPSERT_DEVICES,
+            euis,
+            [named[e].device_name for e in euis],
+            [named[e].application_id for e in euis],
+            [None] * len(euis),
+            [None] * len(euis),
+            [None] * len(euis),
+            [None] * len(euis),
+            [None] * len(euis),
+            [None] * len(euis),
+        )
+        device_ids = {r["dev_eui"]: r["id"] for r in rows}
+        for eui in euis:  # the row changed under the cache: re-read it next time
+            self._devices.pop(eui, None)
+            learned.pop(eui, None)
+        newest: dict[tuple[str, EventKind], DeviceEvent] = {}
+        for event in events:
+            key = (event.dev_eui, event.kind)
+            if key not in newest or newest[key].at < event.at:
+                newest[key] = event
+        columns: list[list[object]] = [[] for _ in range(9)]
+        for eui in euis:
+            join = newest.get((eui, EventKind.JOIN))
+            where = newest.get((eui, EventKind.LOCATION))
+            status = newest.get((eui, EventKind.STATUS))
+            values = (
+                eui,
+                join.at if join else None,
+                where.latitude if where else None,
+                where.longitude if where else None,
+                where.location_source if where else None,
+                where.at if where else None,
+                status.battery_level if status else None,
+                status.external_power if status else None,
+                status.at if status else None,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        await conn.execute(_APPLY_EVENTS, *columns)
+        # Battery levels are also a time series (catalogue `battery_level`, %EL).
+        points: dict[tuple[int, int, int, datetime], float] = {}
+        for e in events:
+            if e.kind is EventKind.STATUS and e.battery_level is not None and self._battery_id:
+                points[(device_ids[e.dev_eui], self._battery_id, 0, e.at)] = e.battery_level
+        stored = await conn.fetchval(_STORE_MEASUREMENTS, *_columns(points)) if points else 0
+        return len(events), int(stored)
 
     async def _write_dead_letters(
         self, conn: asyncpg.Connection, letters: Sequence[DeadLetter]

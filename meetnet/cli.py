@@ -18,7 +18,7 @@ from rich.console import Console
 from api.app import create_app
 from api.settings import ApiSettings
 from ingest.settings import IngestSettings, parse_mqtt_url
-from meetnet import database
+from meetnet import database, replay
 from meetnet.runner import run_ingest
 from meetnet.settings import DemoSettings
 
@@ -150,6 +150,11 @@ def demo(
     from meetnet.demo import run_demo
 
     asyncio.run(run_demo(DemoSettings(), devices=devices, rate=rate, port=port))
+
+
+app.command("reprocess")(replay.reprocess_command)
+app.command("backfill")(replay.backfill_command)
+app.command("import")(replay.import_command)
 
 
 def main() -> None:

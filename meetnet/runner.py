@@ -1,4 +1,4 @@
-"""Running ingest as a long-lived process: pool, writer, signals, orderly stop."""
+"""Running ingest as a long-lived process: pool, writer, metrics, signals, orderly stop."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import signal
 
 import asyncpg
 
+from ingest.metrics import Metrics
 from ingest.service import Ingest
 from ingest.settings import IngestSettings
 from ingest.writer import Writer
+from meetnet.logs import use_json_logs
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +33,18 @@ async def connect_pool(dsn: str, size: int) -> asyncpg.Pool:
 async def run_ingest(settings: IngestSettings, stop: asyncio.Event | None = None) -> None:
     """Ingest until `stop` is set, or SIGTERM/SIGINT when no `stop` is given; then commit and
     acknowledge what is in hand."""
+    if settings.log_format == "json":
+        use_json_logs()
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+    metrics = Metrics()
+    metrics.serve(settings.metrics_host, settings.metrics_port)
     pool = await connect_pool(settings.database_url.get_secret_value(), size=4)
     try:
-        service = Ingest(settings, pool, await Writer.connect(pool))
-        if stop is None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, stop.set)
+        service = Ingest(settings, pool, await Writer.connect(pool), metrics)
         watcher = asyncio.create_task(_stop_when(stop, service))
         try:
             await service.run()

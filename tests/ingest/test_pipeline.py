@@ -58,9 +58,9 @@ def test_malformed_json_is_a_parse_dead_letter() -> None:
     assert outcome.payload == b"{not json"
 
 
-def test_join_is_skipped_on_purpose() -> None:
-    topic = "v3/city-air@ttn/devices/air-07/join"
-    assert Pipeline().process(topic, b"{}") == (Skipped(topic),)
+def test_downlink_event_is_skipped_on_purpose() -> None:
+    topic = "v3/city-air@ttn/devices/air-07/down/sent"
+    assert Pipeline().process(topic, b"{}") == (Skipped(topic, "The Things Stack down/sent event"),)
 
 
 def test_mac_only_uplink_is_stored_without_decoding() -> None:

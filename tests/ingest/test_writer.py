@@ -107,3 +107,45 @@ async def test_repeated_dead_letter_is_counted(pool: asyncpg.Pool) -> None:
             "count": 3,
         }
     ]
+
+
+async def test_device_events_update_the_device_and_battery_series(pool: asyncpg.Pool) -> None:
+    from ingest.model import DeviceEvent, EventKind
+
+    writer = await Writer.connect(pool)
+    later = T0 + timedelta(hours=1)
+    events = [
+        DeviceEvent(EventKind.STATUS, EUI, later, "t", battery_level=80.0, external_power=False),
+        DeviceEvent(EventKind.STATUS, EUI, T0, "t", battery_level=95.0),  # older: loses
+        DeviceEvent(
+            EventKind.LOCATION,
+            EUI,
+            T0,
+            "t",
+            latitude=52.1,
+            longitude=5.1,
+            location_source="SOURCE_GPS",
+        ),
+        DeviceEvent(EventKind.JOIN, "70B3D57ED0061A2C", T0, "t", device_name="new-one"),
+    ]
+    result = await writer.write([], [], events)
+    assert result.events == 4
+    await writer.write([], [], [DeviceEvent(EventKind.STATUS, EUI, T0, "t", battery_level=10.0)])
+    row = await pool.fetchrow(
+        "SELECT battery_level, battery_at, latitude, location_source FROM devices "
+        "WHERE dev_eui = $1",
+        EUI,
+    )
+    assert dict(row) == {
+        "battery_level": 80.0,
+        "battery_at": later,
+        "latitude": 52.1,
+        "location_source": "SOURCE_GPS",
+    }
+    joined = await pool.fetchval("SELECT joined_at FROM devices WHERE name = 'new-one'")
+    assert joined == T0
+    series = await pool.fetch(
+        "SELECT m.time, m.value FROM measurements m JOIN quantities q ON q.id = m.quantity_id "
+        "WHERE q.key = 'battery_level' ORDER BY m.time"
+    )
+    assert [(r["time"], r["value"]) for r in series] == [(T0, 95.0), (later, 80.0)]
