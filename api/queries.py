@@ -8,15 +8,24 @@ from typing import Any
 import asyncpg
 
 _DEVICE_COLUMNS = """
-    d.dev_eui, d.name, d.application_id, d.model, d.decoder, d.latitude, d.longitude,
-    d.first_seen_at, d.last_seen_at
+    d.dev_eui, d.name, d.application_id, d.model, d.device_profile, d.decoder, d.latitude,
+    d.longitude, d.first_seen_at, d.last_seen_at, d.joined_at, d.battery_level, d.battery_at,
+    newest.decoder AS decoded_by, newest.decoder_version AS decoded_by_version
+"""
+
+# The decoder of the device's newest uplink: null there means "no decoder" for this device.
+_NEWEST_UPLINK = """
+LEFT JOIN LATERAL (
+    SELECT u.decoder, u.decoder_version FROM uplinks u
+    WHERE u.device_id = d.id ORDER BY u.received_at DESC LIMIT 1
+) newest ON true
 """
 
 
 async def list_devices(conn: asyncpg.Connection, after: str | None, limit: int) -> list[Any]:
     return list(
         await conn.fetch(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices d "
+            f"SELECT {_DEVICE_COLUMNS} FROM devices d {_NEWEST_UPLINK}"
             "WHERE $1::text IS NULL OR d.dev_eui > $1 ORDER BY d.dev_eui LIMIT $2",
             after,
             limit,
@@ -26,7 +35,8 @@ async def list_devices(conn: asyncpg.Connection, after: str | None, limit: int) 
 
 async def get_device(conn: asyncpg.Connection, dev_eui: str) -> Any:
     return await conn.fetchrow(
-        f"SELECT d.id, {_DEVICE_COLUMNS} FROM devices d WHERE d.dev_eui = $1", dev_eui
+        f"SELECT d.id, {_DEVICE_COLUMNS} FROM devices d {_NEWEST_UPLINK} WHERE d.dev_eui = $1",
+        dev_eui,
     )
 
 

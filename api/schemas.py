@@ -18,10 +18,18 @@ class Device(BaseModel):
     name: str | None
     application_id: str | None
     model: str | None = Field(description="Device Repository brand/model as the network reports")
+    device_profile: str | None = Field(description="ChirpStack device profile name, if any")
     decoder: str | None = Field(description="Decoder registered for this device, if any")
+    decoded_by: str | None = Field(
+        description="Decoder (key@version) of the newest uplink; null: no decoder applies, the "
+        "raw uplinks are kept until one is registered"
+    )
     location: Location | None
     first_seen_at: datetime | None
     last_seen_at: datetime | None
+    joined_at: datetime | None
+    battery_level: float | None = Field(description="Battery charge in %, as the network reports")
+    battery_at: datetime | None
 
 
 class DevicePage(BaseModel):

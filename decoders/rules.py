@@ -16,6 +16,7 @@ class Rules:
     profiles: dict[str, str]
     fieldmaps: dict[str, dict[str, Any]]
     default_fieldmaps: tuple[str, ...]
+    native: dict[str, str]  # default field map -> our codec that produced that object shape
 
 
 def parse(text: str) -> Rules:
@@ -25,6 +26,7 @@ def parse(text: str) -> Rules:
         profiles=data.get("profiles", {}),
         fieldmaps=data.get("fieldmaps", {}),
         default_fieldmaps=tuple(data.get("defaults", {}).get("fieldmaps", ())),
+        native=data.get("defaults", {}).get("native", {}),
     )
 
 

@@ -91,6 +91,8 @@ def select(
             return Selection("decoded_object", fieldmap=model_fieldmap)
         for name in rules.default_fieldmaps:
             if fieldmap.apply(decoded_object, rules.fieldmaps[name]).measurements:
+                if rules.native.get(name) in DECODERS:
+                    return Selection("decoded_object", codec=DECODERS[rules.native[name]])
                 return Selection("decoded_object", fieldmap=name)
     return Selection("none")
 

@@ -10,7 +10,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from decoders import QUANTITIES, DecodeError, Measurement, decoder_for
+from decoders import DECODERS, QUANTITIES, DecodeError, Measurement
+from decoders.selection import Selection, decode_object, select
 from ingest.envelopes import Router
 from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, Ignored, ParseError, Stage, Uplink
 
@@ -45,29 +46,48 @@ class Pipeline:
             return (parsed,)
         return self.decode(parsed, topic, payload)
 
+    def select(self, uplink: Uplink) -> Selection:
+        """How to decode this uplink, first match wins (DESIGN §4): the registered decoder, the
+        Device Repository model, the ChirpStack device profile, the network's own decoded object,
+        then the configured default decoder; else none."""
+        brand, _, model = (uplink.model or "").partition("/")
+        selection = select(
+            registered=(self.registered or {}).get(uplink.dev_eui),
+            brand_id=brand or None,
+            model_id=model or None,
+            device_profile_name=uplink.device_profile,
+            decoded_object=uplink.network_decoded,
+        )
+        if selection.source == "none" and self.default_decoder in DECODERS:
+            return Selection("default", codec=DECODERS[self.default_decoder])
+        return selection
+
     def decode(self, uplink: Uplink, topic: str, payload: bytes) -> tuple[Outcome, ...]:
-        """Decode a parsed uplink; a failure keeps the raw uplink and adds a dead letter."""
+        """Decode a parsed uplink; a failure keeps the raw uplink and adds a dead letter.
+
+        An uplink no decoder applies to is kept raw with `decoder` None: the device shows as
+        "no decoder" until one is registered, and `meetnet reprocess` can decode it later.
+        """
         if uplink.f_port == 0:  # MAC commands only: nothing for an application decoder
             return (DecodedUplink(uplink, topic, None, None, ()),)
-        brand, _, model = (uplink.model or "").partition("/")
-        codec = decoder_for(
-            (self.registered or {}).get(uplink.dev_eui),
-            brand or None,
-            model or None,
-            self.default_decoder,
-        )
-        if codec is None:
+        selection = self.select(uplink)
+        key, version = selection.decoder_key, selection.decoder_version
+        if key is None:
             return (DecodedUplink(uplink, topic, None, None, ()),)
         try:
-            decoded = codec.decode(uplink.payload, uplink.f_port)
+            if selection.codec is not None:
+                decoded = selection.codec.decode(uplink.payload, uplink.f_port)
+            else:
+                assert selection.fieldmap is not None and uplink.network_decoded is not None
+                decoded = decode_object(selection.fieldmap, uplink.network_decoded)
             measurements = tuple(_checked(m) for m in decoded.measurements)
         except DecodeError as exc:
-            reason = f"{codec.key} {codec.version}: {exc.reason}"
+            reason = f"{key} {version}: {exc.reason}"
             return (
-                DecodedUplink(uplink, topic, codec.key, codec.version, (), decode_error=reason),
+                DecodedUplink(uplink, topic, key, version, (), decode_error=reason),
                 DeadLetter(topic, payload, Stage.DECODE, reason, uplink.dev_eui),
             )
-        return (DecodedUplink(uplink, topic, codec.key, codec.version, measurements),)
+        return (DecodedUplink(uplink, topic, key, version, measurements),)
 
 
 # measurements.sensor is a smallint.

@@ -51,10 +51,17 @@ def _device(row: Any) -> Device:
         name=row["name"],
         application_id=row["application_id"],
         model=row["model"],
+        device_profile=row["device_profile"],
         decoder=row["decoder"],
+        decoded_by=(
+            f"{row['decoded_by']}@{row['decoded_by_version']}" if row["decoded_by"] else None
+        ),
         location=location,
         first_seen_at=row["first_seen_at"],
         last_seen_at=row["last_seen_at"],
+        joined_at=row["joined_at"],
+        battery_level=row["battery_level"],
+        battery_at=row["battery_at"],
     )
 
 

@@ -273,3 +273,27 @@ def test_openapi_is_served(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/devices/{dev_eui}/series" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+NO_DECODER = "70B3D57ED0061A2D"
+
+
+async def _write_raw(url: str) -> None:
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    try:
+        writer = await Writer.connect(pool)
+        raw = Uplink("raw:1", NO_DECODER, T0, 2, 1, b"\x01\x02", radio=Radio())
+        await writer.write([DecodedUplink(raw, "t", None, None, ())], [])
+    finally:
+        await pool.close()
+
+
+def test_devices_without_a_decoder_are_visible_as_such(client: TestClient, db_url: str) -> None:
+    asyncio.run(_write_raw(db_url))
+    items = client.get("/v1/devices").json()["items"]
+    assert {d["dev_eui"]: d["decoded_by"] for d in items} == {
+        EUI: "cayenne_lpp@1.0.0",
+        OTHER: "cayenne_lpp@1.0.0",
+        NO_DECODER: None,
+    }
+    assert client.get(f"/v1/devices/{NO_DECODER}").json()["latest"] == []

@@ -19,14 +19,22 @@ def test_version_ids_then_device_profile() -> None:
     assert (s.source, s.decoder_key) == ("device_profile", "decentlab_dl_pm")
 
 
-def test_decoded_object_through_default_field_maps() -> None:
+def test_decoded_object_from_a_codec_we_have_decodes_the_frame_natively() -> None:
+    """A CayenneLPP-shaped object tells the frame is LPP: our codec keeps its exact resolution."""
     obj = {"temperatureSensor": {"3": 27.2}, "humiditySensor": {"3": 40}}
     s = select(None, None, None, "unmapped profile", obj)
-    assert (s.source, s.fieldmap, s.decoder_version) == (
+    assert (s.source, s.fieldmap, s.decoder_key, s.decoder_version) == (
         "decoded_object",
-        "cayenne_chirpstack",
-        "1",
+        None,
+        "cayenne_lpp",
+        "1.0.0",
     )
+    tts_lpp = {"temperature_1": 22.5, "barometric_pressure_3": 1021.2999877929688}
+    assert select(decoded_object=tts_lpp).decoder_key == "cayenne_lpp"
+
+
+def test_default_field_map_applies_to_the_object() -> None:
+    obj = {"temperatureSensor": {"3": 27.2}, "humiditySensor": {"3": 40}}
     assert decode_object("cayenne_chirpstack", obj).measurements == (
         Measurement("air_temperature", 27.2, sensor=3),
         Measurement("relative_humidity", 40.0, sensor=3),

@@ -22,7 +22,8 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from api.settings import ApiSettings
-from simulator import Fleet, SimulatedUplink, publish
+from decoders import DECODERS
+from simulator import MODELS, Fleet, FleetSpec, Group, SimulatedUplink, publish
 from tests.conftest import Broker
 
 pytestmark = pytest.mark.slow
@@ -195,3 +196,42 @@ def test_sigterm_commits_and_exits_cleanly(
     _wait(lambda: _count(db_url, "SELECT count(*) FROM uplinks") == 200, 20, ingest.log)
     assert ingest.signal(signal.SIGTERM) == 0
     assert b"ingest stopped" in ingest.log.read_bytes()
+
+
+def test_vendor_devices_are_stored_as_their_native_decoders_decode_them(
+    ingest: IngestProcess, broker: Broker, db_url: str
+) -> None:
+    """TTS uplinks whose version_ids name a Device Repository model get that model's decoder."""
+    native = sorted(name for name, model in MODELS.items() if model.version_ids is not None)
+    spec = FleetSpec(
+        tuple(Group(name, 2) for name in native), seed=11, application_id=_app_of(ingest)
+    )
+    stream = Fleet(spec=spec).stream(start=START, interval_s=60)
+    uplinks = [next(stream) for _ in range(4 * len(native))]
+    publish(uplinks, "127.0.0.1", broker.port)
+    _wait(lambda: _count(db_url, "SELECT count(*) FROM uplinks") == len(uplinks), 30, ingest.log)
+
+    async def stored() -> dict[tuple[str, datetime], set[tuple[str, int, float]]]:
+        conn = await asyncpg.connect(db_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT d.dev_eui, m.time, q.key, m.sensor, m.value FROM measurements m "
+                "JOIN devices d ON d.id = m.device_id JOIN quantities q ON q.id = m.quantity_id"
+            )
+        finally:
+            await conn.close()
+        out: dict[tuple[str, datetime], set[tuple[str, int, float]]] = {}
+        for r in rows:
+            out.setdefault((r["dev_eui"], r["time"]), set()).add(
+                (r["key"], r["sensor"], r["value"])
+            )
+        return out
+
+    got = asyncio.run(stored())
+    for u in uplinks:
+        expected = {(m.quantity, m.sensor, m.value) for m in u.measurements}
+        assert got[(u.device.dev_eui, u.received_at)] == expected, u.model
+    decoders_used = _count(db_url, "SELECT count(DISTINCT decoder) FROM uplinks")
+    assert decoders_used == len({MODELS[n].codec for n in native})
+    assert all(MODELS[n].codec in DECODERS for n in native)
+    assert _count(db_url, "SELECT count(*) FROM dead_letters") == 0
