@@ -14,7 +14,7 @@ A `JsCodec` holds one QuickJS context and is not thread-safe; use one per thread
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,8 @@ from typing import Any
 import quickjs
 
 from decoders import fieldmap
-from decoders.base import Decoded, DecodeError
+from decoders.base import Decoded, DecodeError, Measurement
+from decoders.registry import Codec
 
 TIME_LIMIT_S = 0.1  # per call, as TTS and ChirpStack
 MEMORY_LIMIT_BYTES = 32 * 1024 * 1024
@@ -113,3 +114,20 @@ class JsCodec:
         result = self.run(payload, f_port, recv_time)
         mapped = fieldmap.apply(result.data, fields)
         return Decoded(mapped.measurements, mapped.state, result.warnings + mapped.warnings)
+
+
+def js_codec(key: str, source: str, fields: Mapping[str, Any], version: str) -> Codec:
+    """A configured JavaScript codec as a `Codec` that selection can pick like a native one.
+
+    Its output is mapped onto the catalogue with `fields`. It has no encoder: the simulator only
+    fields devices with native codecs.
+    """
+    engine = JsCodec(source, version=version)
+
+    def decode(payload: bytes, f_port: int) -> Decoded:
+        return engine.decode(payload, f_port, fields)
+
+    def encode(measurements: Iterable[Measurement], f_port: int) -> bytes:
+        raise ValueError(f"the JavaScript codec {key!r} has no encoder")
+
+    return Codec(key, version, decode, encode, f"JavaScript codec {key}")

@@ -62,28 +62,29 @@ def select(
     device_profile_name: str | None = None,
     decoded_object: Mapping[str, Any] | None = None,
     rules: Rules = RULES,
+    codecs: Mapping[str, Codec] = DECODERS,
 ) -> Selection:
     """Pick how to decode one uplink; see the module docstring for the order."""
-    if registered and registered in DECODERS:
-        return Selection("registered", codec=DECODERS[registered])
+    if registered and registered in codecs:
+        return Selection("registered", codec=codecs[registered])
     model_fieldmap: str | None = None
     if brand_id and model_id:
         entry = _model_entry(rules, f"{brand_id}/{model_id}")
         if entry is not None:
-            if entry.get("decoder") in DECODERS:
-                return Selection("version_ids", codec=DECODERS[entry["decoder"]])
+            if entry.get("decoder") in codecs:
+                return Selection("version_ids", codec=codecs[entry["decoder"]])
             model_fieldmap = entry.get("fieldmap")
     if device_profile_name:
         name = device_profile_name.lower()
         for pattern, target in rules.profiles.items():
             if not fnmatchcase(name, pattern.lower()):
                 continue
-            if target in DECODERS:
-                return Selection("device_profile", codec=DECODERS[target])
+            if target in codecs:
+                return Selection("device_profile", codec=codecs[target])
             entry = _model_entry(rules, target)
             if entry is not None:
-                if entry.get("decoder") in DECODERS:
-                    return Selection("device_profile", codec=DECODERS[entry["decoder"]])
+                if entry.get("decoder") in codecs:
+                    return Selection("device_profile", codec=codecs[entry["decoder"]])
                 model_fieldmap = model_fieldmap or entry.get("fieldmap")
             break
     if decoded_object:
@@ -91,8 +92,8 @@ def select(
             return Selection("decoded_object", fieldmap=model_fieldmap)
         for name in rules.default_fieldmaps:
             if fieldmap.apply(decoded_object, rules.fieldmaps[name]).measurements:
-                if rules.native.get(name) in DECODERS:
-                    return Selection("decoded_object", codec=DECODERS[rules.native[name]])
+                if rules.native.get(name) in codecs:
+                    return Selection("decoded_object", codec=codecs[rules.native[name]])
                 return Selection("decoded_object", fieldmap=name)
     return Selection("none")
 

@@ -10,7 +10,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from decoders import DECODERS, QUANTITIES, DecodeError, Measurement
+from decoders import DECODERS, QUANTITIES, Codec, DecodeError, Measurement
+from decoders.rules import RULES, Rules
 from decoders.selection import Selection, decode_object, select
 from ingest.envelopes import Router
 from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, Ignored, ParseError, Stage, Uplink
@@ -34,6 +35,9 @@ class Pipeline:
     default_decoder: str | None = "cayenne_lpp"
     registered: Mapping[str, str] | None = None
     router: Router = field(default_factory=Router)
+    # Native codecs plus configured JavaScript ones (ingest.codecs), and the rules naming them.
+    codecs: Mapping[str, Codec] = field(default_factory=lambda: DECODERS)
+    rules: Rules = RULES
 
     def process(self, topic: str, payload: bytes) -> tuple[Outcome, ...]:
         try:
@@ -57,9 +61,12 @@ class Pipeline:
             model_id=model or None,
             device_profile_name=uplink.device_profile,
             decoded_object=uplink.network_decoded,
+            rules=self.rules,
+            codecs=self.codecs,
         )
-        if selection.source == "none" and self.default_decoder in DECODERS:
-            return Selection("default", codec=DECODERS[self.default_decoder])
+        default = self.codecs.get(self.default_decoder) if self.default_decoder else None
+        if selection.source == "none" and default is not None:
+            return Selection("default", codec=default)
         return selection
 
     def decode(self, uplink: Uplink, topic: str, payload: bytes) -> tuple[Outcome, ...]:

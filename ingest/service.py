@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import random
@@ -23,6 +24,9 @@ from typing import Any
 
 import asyncpg
 
+from decoders import DECODERS
+from decoders.rules import RULES
+from ingest.codecs import load_js_codecs
 from ingest.envelopes import Router
 from ingest.metrics import Metrics
 from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, Stage
@@ -107,7 +111,15 @@ class Ingest:
         self.stats = Stats()
         self.metrics = metrics or Metrics()
         self._router = Router(settings.subscriptions)
-        self._pipeline = Pipeline(default_decoder=settings.default_decoder, router=self._router)
+        codecs, rules = (
+            load_js_codecs(settings.codecs_dir) if settings.codecs_dir else (DECODERS, RULES)
+        )
+        self._pipeline = Pipeline(
+            default_decoder=settings.default_decoder,
+            router=self._router,
+            codecs=codecs,
+            rules=rules,
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -120,10 +132,8 @@ class Ingest:
         rows = await self._pool.fetch(
             "SELECT dev_eui, decoder FROM devices WHERE decoder IS NOT NULL"
         )
-        self._pipeline = Pipeline(
-            default_decoder=self._settings.default_decoder,
-            registered={r["dev_eui"]: r["decoder"] for r in rows},
-            router=self._router,
+        self._pipeline = dataclasses.replace(
+            self._pipeline, registered={r["dev_eui"]: r["decoder"] for r in rows}
         )
 
     async def run(self) -> None:

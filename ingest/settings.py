@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -67,6 +68,8 @@ class IngestSettings(BaseSettings):
     batch_interval_ms: int = Field(default=200, ge=1)
     # Used when neither a registered decoder nor a known device model picks one.
     default_decoder: str | None = "cayenne_lpp"
+    # Folder of operator-configured JavaScript codecs (see ingest/codecs.py); None: none.
+    codecs_dir: Path | None = None
     # Prometheus /metrics on this port (all interfaces of metrics_host); 0 turns it off.
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"
