@@ -266,16 +266,9 @@ def _energy_mean(values: list[float]) -> float:
 
 def _device_value(kind: Aggregation, readings: list[Any]) -> float:
     """One device's latest values (one per sensor) as one value of its aggregation kind."""
-    values = [float(r["value"]) for r in readings]
-    if kind is Aggregation.SUM:
-        return sum(values)
-    if kind is Aggregation.ENERGY_MEAN:
-        return _energy_mean(values)
-    if kind is Aggregation.MAX:
-        return max(values)
     if kind is Aggregation.STATE:
         return float(max(readings, key=lambda r: (r["time"], r["sensor"]))["value"])
-    return sum(values) / len(values)
+    return _combine(kind, [float(r["value"]) for r in readings])
 
 
 def _combine(kind: Aggregation, values: list[float]) -> float:
