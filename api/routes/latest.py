@@ -5,31 +5,33 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import asyncpg
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api import export, params, queries, zones
 from api.deps import connection
 from api.errors import BadParameterError, NotFoundError
-from api.schemas import DeviceLatest, LatestList, Location
+from api.schemas import LatestList
 from decoders import QUANTITIES
 
 router = APIRouter(prefix="/v1/latest", tags=["latest"])
 
 
-def _item(r: Any) -> DeviceLatest:
-    return DeviceLatest(
-        dev_eui=r["dev_eui"],
-        name=r["name"],
-        sensor=r["sensor"],
-        time=r["time"],
-        value=r["value"],
-        location=(
-            Location(latitude=r["latitude"], longitude=r["longitude"])
-            if r["latitude"] is not None and r["longitude"] is not None
-            else None
+def _item(r: Any) -> dict[str, Any]:
+    """One `DeviceLatest`, as plain data: a map of a whole city is thousands of these, and
+    serialising them straight with orjson is several times faster than through models."""
+    has_location = r["latitude"] is not None and r["longitude"] is not None
+    return {
+        "dev_eui": r["dev_eui"],
+        "name": r["name"],
+        "sensor": r["sensor"],
+        "time": r["time"],
+        "value": r["value"],
+        "location": (
+            {"latitude": r["latitude"], "longitude": r["longitude"]} if has_location else None
         ),
-    )
+    }
 
 
 @router.get(
@@ -113,6 +115,11 @@ async def latest(
             export.collection(features, next_cursor=next_cursor),
             media_type="application/geo+json",
         )
-    return LatestList(
-        quantity=quantity, unit=entry.unit, items=[_item(r) for r in page], next_cursor=next_cursor
-    )
+    body = {
+        "quantity": quantity,
+        "unit": entry.unit,
+        "items": [_item(r) for r in page],
+        "next_cursor": next_cursor,
+    }
+    # The same document LatestList describes (times RFC 3339 with Z), without model round trips.
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
