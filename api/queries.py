@@ -10,13 +10,14 @@ import asyncpg
 _DEVICE_COLUMNS = """
     d.dev_eui, d.name, d.application_id, d.model, d.device_profile, d.decoder, d.latitude,
     d.longitude, d.first_seen_at, d.last_seen_at, d.joined_at, d.battery_level, d.battery_at,
-    newest.decoder AS decoded_by, newest.decoder_version AS decoded_by_version
+    newest.decoder AS decoded_by, newest.decoder_version AS decoded_by_version,
+    newest.state::text AS state
 """
 
 # The decoder of the device's newest uplink: null there means "no decoder" for this device.
 _NEWEST_UPLINK = """
 LEFT JOIN LATERAL (
-    SELECT u.decoder, u.decoder_version FROM uplinks u
+    SELECT u.decoder, u.decoder_version, u.state FROM uplinks u
     WHERE u.device_id = d.id ORDER BY u.received_at DESC LIMIT 1
 ) newest ON true
 """

@@ -30,6 +30,10 @@ class Device(BaseModel):
     joined_at: datetime | None
     battery_level: float | None = Field(description="Battery charge in %, as the network reports")
     battery_at: datetime | None
+    state: dict[str, Any] | None = Field(
+        description="What the newest uplink said besides measurements: status flags, firmware, "
+        "configuration, decoder warnings"
+    )
 
 
 class DevicePage(BaseModel):

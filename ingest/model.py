@@ -106,6 +106,8 @@ class DecodedUplink:
     decoder_version: str | None
     measurements: tuple[Measurement, ...]
     decode_error: str | None = None
+    # Decoded.state and warnings as a JSON object text; None when the frame said nothing more.
+    state_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

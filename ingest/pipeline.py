@@ -10,7 +10,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from decoders import DECODERS, QUANTITIES, Codec, DecodeError, Measurement
+import orjson
+
+from decoders import DECODERS, QUANTITIES, Codec, Decoded, DecodeError, Measurement
 from decoders.rules import RULES, Rules
 from decoders.selection import Selection, decode_object, select
 from ingest.envelopes import Router
@@ -94,7 +96,19 @@ class Pipeline:
                 DecodedUplink(uplink, topic, key, version, (), decode_error=reason),
                 DeadLetter(topic, payload, Stage.DECODE, reason, uplink.dev_eui),
             )
-        return (DecodedUplink(uplink, topic, key, version, measurements),)
+        return (
+            DecodedUplink(uplink, topic, key, version, measurements, state_json=_state(decoded)),
+        )
+
+
+def _state(decoded: Decoded) -> str | None:
+    """The frame's device state and warnings as JSON text (anything exotic as its str)."""
+    if not decoded.state and not decoded.warnings:
+        return None
+    state = dict(decoded.state)
+    if decoded.warnings:
+        state["warnings"] = list(decoded.warnings)
+    return orjson.dumps(state, default=str).decode()
 
 
 # measurements.sensor is a smallint.

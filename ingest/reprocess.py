@@ -42,9 +42,10 @@ WHERE m.device_id = x.device_id AND m.time = x.time
 """
 
 _MARK = """
-UPDATE uplinks u SET decoder = x.decoder, decoder_version = x.version, decode_error = x.error
-FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])
-     AS x(key, received_at, decoder, version, error)
+UPDATE uplinks u SET decoder = x.decoder, decoder_version = x.version, decode_error = x.error,
+                     state = x.state::jsonb
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])
+     AS x(key, received_at, decoder, version, error, state)
 WHERE u.idempotency_key = x.key AND u.received_at = x.received_at
 """
 
@@ -170,6 +171,7 @@ async def _redecode(
             [o.decoder for _, o in changed],
             [o.decoder_version for _, o in changed],
             [o.decode_error for _, o in changed],
+            [o.state_json for _, o in changed],
         )
         await conn.execute(_CLEAR_LATEST, devices)
         await conn.execute(_REBUILD_LATEST, devices)

@@ -59,10 +59,11 @@ RETURNING id, dev_eui, first_seen_at, last_seen_at
 _INSERT_UPLINKS = """
 INSERT INTO uplinks (received_at, idempotency_key, device_id, f_port, f_cnt, payload, rssi, snr,
                      spreading_factor, frequency, gateway_count, topic, decoder, decoder_version,
-                     decode_error)
+                     decode_error, state)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::int[], $5::bigint[],
                      $6::bytea[], $7::real[], $8::real[], $9::smallint[], $10::bigint[],
-                     $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[])
+                     $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[],
+                     $16::text[]::jsonb[])
 ON CONFLICT DO NOTHING
 RETURNING idempotency_key
 """
@@ -191,6 +192,7 @@ class Writer:
             [i.decoder for i in items],
             [i.decoder_version for i in items],
             [i.decode_error for i in items],
+            [i.state_json for i in items],
         )
         new_keys = {r["idempotency_key"] for r in rows}
         points: dict[tuple[int, int, int, datetime], float] = {}

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
+import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
@@ -62,6 +63,7 @@ def _device(row: Any) -> Device:
         joined_at=row["joined_at"],
         battery_level=row["battery_level"],
         battery_at=row["battery_at"],
+        state=orjson.loads(row["state"]) if row["state"] else None,
     )
 
 

@@ -297,3 +297,29 @@ def test_devices_without_a_decoder_are_visible_as_such(client: TestClient, db_ur
         NO_DECODER: None,
     }
     assert client.get(f"/v1/devices/{NO_DECODER}").json()["latest"] == []
+
+
+async def _write_with_state(url: str) -> None:
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    try:
+        writer = await Writer.connect(pool)
+        uplink = Uplink("state:1", NO_DECODER, T0, 2, 1, b"\x01", radio=Radio())
+        decoded = DecodedUplink(
+            uplink,
+            "t",
+            "dragino_lht65",
+            "1.0.0",
+            (Measurement("battery_voltage", 3.062),),
+            state_json='{"battery_status": 3, "ext_sensor": "Temperature Sensor"}',
+        )
+        await writer.write([decoded], [])
+    finally:
+        await pool.close()
+
+
+def test_device_shows_the_state_its_newest_uplink_reported(client: TestClient, db_url: str) -> None:
+    asyncio.run(_write_with_state(db_url))
+    body = client.get(f"/v1/devices/{NO_DECODER}").json()
+    assert body["decoded_by"] == "dragino_lht65@1.0.0"
+    assert body["state"] == {"battery_status": 3, "ext_sensor": "Temperature Sensor"}
+    assert client.get(f"/v1/devices/{EUI}").json()["state"] is None

@@ -100,3 +100,14 @@ def test_default_decoder_comes_last_and_none_means_no_decoder() -> None:
     raw = _decoded(TOPIC, _tts(lpp), Pipeline(default_decoder=None))
     assert (raw.decoder, raw.measurements, raw.decode_error) == (None, (), None)
     assert raw.uplink.payload == lpp
+
+
+def test_what_is_not_a_measurement_is_kept_as_state() -> None:
+    body = _tts(LHT65_FRAME, version_ids={"brand_id": "dragino", "model_id": "lht65"})
+    outcome = _decoded(TOPIC, body, Pipeline())
+    assert orjson.loads(outcome.state_json or "null") == {
+        "battery_status": 3,
+        "ext_sensor": "Temperature Sensor",
+    }
+    plain = _decoded(TOPIC, _tts(bytes.fromhex("03670110")), Pipeline())
+    assert plain.state_json is None
