@@ -1,6 +1,6 @@
 """Run TTS / Device Repository style JavaScript codecs (`decodeUplink(input)`) in QuickJS.
 
-Engine choice, measured on this machine for a small codec (bench/decoders.py): `quickjs` (PyPI,
+Engine choice, measured on this machine for a small codec (bench/decoding.py): `quickjs` (PyPI,
 QuickJS) ~10 us per call; `mini-racer` (V8) ~210 us per call, because each call crosses into V8.
 QuickJS is also what ChirpStack embeds, and like TTS and ChirpStack runs scripts non-strict.
 

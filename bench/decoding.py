@@ -1,6 +1,6 @@
 """Microseconds per decode for every native codec and for the JavaScript path (not a test).
 
-Run: `.venv/bin/python bench/decoders.py`. Frames are the vendor examples in
+Run: `.venv/bin/python bench/decoding.py`. Frames are the vendor examples in
 tests/decoders/vectors (the first decodable one per decoder key) plus a CayenneLPP frame.
 """
 
