@@ -176,7 +176,12 @@ def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
     asyncio.run(_create_on(uri, "meetnet"))
     url = uri.replace("/postgres?", "/meetnet?")
     asyncio.run(prepare(url))
-    yield PrivatePostgres(server, url)
+    private = PrivatePostgres(server, url)
+    yield private
+    # A server the test restarted is no longer the process pgserver started and would outlive
+    # the test: stop it through pg_ctl first (an error there means it is already down).
+    with contextlib.suppress(Exception):
+        private.stop()
     with contextlib.suppress(Exception):
         server.cleanup()
 
