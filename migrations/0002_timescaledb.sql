@@ -6,6 +6,14 @@ BEGIN
         RAISE NOTICE 'timescaledb is not installed: plain PostgreSQL tables';
         RETURN;
     END IF;
+    -- Without preloading, CREATE EXTENSION ends the session with a FATAL error that no
+    -- exception block can catch, so look before trying.
+    IF position('timescaledb' IN coalesce(current_setting('shared_preload_libraries', true), ''))
+       = 0 THEN
+        RAISE NOTICE 'timescaledb is installed but not in shared_preload_libraries: '
+                     'plain PostgreSQL tables';
+        RETURN;
+    END IF;
     BEGIN
         CREATE EXTENSION IF NOT EXISTS timescaledb;
     EXCEPTION
