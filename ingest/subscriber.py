@@ -27,7 +27,6 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.settings import IngestSettings
-from ingest.transport import BufferedClient
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ _PUBACK = struct.Struct("!BBH")  # MQTT 3.1.1 §3.4 / 5.0 §3.4: 0x40, length 2,
 _UNSUPPORTED_PROTOCOL = {0x84, 1}
 
 
-class _Client(BufferedClient):
+class _Client(mqtt.Client):
     """Hands plain QoS 0/1 PUBLISH packets straight to `receive` (MQTT 3.1.1 §3.3, 5.0 §3.3).
 
     paho builds an `MQTTMessage`, an MQTT 5 `Properties` object and a debug log line for every
