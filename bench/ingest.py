@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import getpass
 import os
 import platform
 import shutil
@@ -45,6 +44,7 @@ sys.path.insert(0, str(REPO))
 from decoders import Measurement  # noqa: E402
 from decoders.cayenne_lpp import encode  # noqa: E402
 from meetnet.database import prepare  # noqa: E402
+from meetnet.embedded import local_mosquitto_config  # noqa: E402
 from simulator import Fleet  # noqa: E402
 
 SERVER_URL = os.environ.get(
@@ -101,19 +101,8 @@ def messages(count: int, app: str) -> tuple[list[tuple[str, bytes]], int]:
 class Broker:
     def __init__(self, workdir: Path) -> None:
         self.port = _free_port()
-        shipped = (REPO / "deploy" / "mosquitto.conf").read_text().splitlines()
-        lines = [
-            ln
-            for ln in shipped
-            if not ln.startswith(("listener", "persistence_location", "log_dest"))
-        ]
-        lines += [
-            f"listener {self.port} 127.0.0.1",
-            f"persistence_location {workdir}/",
-            f"user {getpass.getuser()}",
-            "log_dest none",
-        ]
-        (workdir / "mosquitto.conf").write_text("\n".join(lines) + "\n")
+        config = local_mosquitto_config(self.port, workdir) + "log_dest none\n"
+        (workdir / "mosquitto.conf").write_text(config)
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.process = subprocess.Popen([binary, "-c", str(workdir / "mosquitto.conf")])
         deadline = time.monotonic() + 10

@@ -6,6 +6,7 @@ socket); the broker is a `mosquitto` found on PATH, else the pure-Python `amqtt`
 
 from __future__ import annotations
 
+import getpass
 import logging
 import shutil
 import socket
@@ -89,13 +90,39 @@ def _wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     raise RuntimeError(f"the broker did not start listening on port {port}")
 
 
+# The configuration meetnet ships (docker-compose mounts it); present in a source checkout.
+SHIPPED_MOSQUITTO_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto.conf"
+
+
+def local_mosquitto_config(port: int, data_dir: Path) -> str:
+    """The shipped Mosquitto settings for a broker of our own on 127.0.0.1:`port`, keeping its
+    data in `data_dir`; the demo, the tests and the benchmarks all run this one configuration.
+
+    `user` is the current one: started as root, mosquitto would switch to its own user and could
+    not write `data_dir`.
+    """
+    shipped = (
+        SHIPPED_MOSQUITTO_CONF.read_text().splitlines()
+        if SHIPPED_MOSQUITTO_CONF.exists()
+        else ["allow_anonymous true"]
+    )
+    local = [
+        line
+        for line in shipped
+        if not line.startswith(("listener", "persistence_location", "log_dest", "user"))
+    ]
+    local += [
+        f"listener {port} 127.0.0.1",
+        f"persistence_location {data_dir}/",
+        f"user {getpass.getuser()}",
+    ]
+    return "\n".join(local) + "\n"
+
+
 def _start_mosquitto(mosquitto: str, port: int, stack: AsyncExitStack) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="meetnet-mosquitto-"))
     config = workdir / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-        "max_inflight_messages 1000\nmax_queued_messages 100000\n"
-    )
+    config.write_text(local_mosquitto_config(port, workdir))
     # Its own session: Ctrl-C in the terminal reaches the demo, which then stops the broker last.
     process = subprocess.Popen(
         [mosquitto, "-c", str(config)],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import os
 import shutil
 import socket
@@ -26,8 +25,8 @@ import asyncpg
 import pytest
 
 from meetnet.database import prepare
+from meetnet.embedded import local_mosquitto_config
 
-REPO = Path(__file__).resolve().parent.parent
 SERVER_URL = os.environ.get(
     "MEETNET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -93,20 +92,8 @@ class Broker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        shipped = (REPO / "deploy" / "mosquitto.conf").read_text().splitlines()
-        local = [
-            line
-            for line in shipped
-            if not line.startswith(("listener", "persistence_location", "log_dest"))
-        ]
-        # `user`: as root, mosquitto would switch to its own user and could not write the folder.
-        local += [
-            f"listener {self.port} 127.0.0.1",
-            f"persistence_location {self.workdir}/",
-            f"user {getpass.getuser()}",
-        ]
         config = self.workdir / "mosquitto.conf"
-        config.write_text("\n".join(local) + "\n")
+        config.write_text(local_mosquitto_config(self.port, self.workdir))
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise RuntimeError("mosquitto is not installed; .ci/run installs it")
