@@ -177,7 +177,8 @@ def role_counter(port: int, client_id: str, topic: str, expect: int) -> None:
         time.sleep(0.5)
     else:
         done.wait(600)
-    print(f"done {time.time()} {seen}", flush=True)
+    cpu = time.process_time()
+    print(f"done {time.time()} {seen} {cpu}", flush=True)
     client.disconnect()
     client.loop_stop()
 
@@ -268,6 +269,18 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _postgres_cpu_s() -> float:
+    """CPU seconds so far of every live PostgreSQL process (backends, WAL writer, checkpointer)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() == "postgres":
+                total += _cpu_s(int(proc.name))
+        except OSError:  # ended while we looked
+            continue
+    return total
+
+
 class Database:
     def __init__(self) -> None:
         self.name = f"meetnet_bench_{uuid.uuid4().hex[:8]}"
@@ -316,9 +329,11 @@ def run_ingest(
             first.wait()
             publish_all(broker.port, batch)
             started = time.time()
+            cpu_before = (_postgres_cpu_s(), _cpu_s(broker.process.pid))
             ingest = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
             publisher = None
-            if os.environ.get("BENCH_PROFILE"):  # py-spy's collapsed stacks of the drain
+            if os.environ.get("BENCH_PROFILE"):  # py-spy's raw stacks of the steady drain
+                _wait_log(workdir / f"ingest-{mode}.log", "connected to MQTT broker", 2)
                 spy = Path(sys.executable).parent / "py-spy"
                 profile = os.environ["BENCH_PROFILE"]
                 args = ["record", "-r", "250", "-f", "raw", "-d", "6", "-o", profile]
@@ -327,6 +342,7 @@ def run_ingest(
             ingest = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
             _wait_log(workdir / f"ingest-{mode}.log", "connected to MQTT broker", 1)
             started = time.time()
+            cpu_before = (_postgres_cpu_s(), _cpu_s(broker.process.pid))
             publisher = threading.Thread(target=publish_all, args=(broker.port, batch))
             publisher.start()
         peak = 0.0
@@ -344,6 +360,8 @@ def run_ingest(
         if publisher is not None:
             publisher.join()
         cpu_s = _cpu_s(ingest.pid)
+        postgres_s = _postgres_cpu_s() - cpu_before[0]
+        mosquitto_s = _cpu_s(broker.process.pid) - cpu_before[1]
         ingest.send_signal(signal.SIGTERM)
         ingest.wait()
         log.flush()
@@ -360,6 +378,8 @@ def run_ingest(
             "rows_s": measured / elapsed,
             "rss_mb": peak,
             "cpu_us_per_uplink": cpu_s / len(batch) * 1e6,
+            "postgres_us_per_uplink": postgres_s / len(batch) * 1e6,
+            "mosquitto_us_per_uplink": mosquitto_s / len(batch) * 1e6,
             "lost": len(batch) - distinct,
             "duplicated": stored - distinct,
             "rows_missing": rows - measured,
@@ -388,6 +408,7 @@ def run_counter(mode: str, batch: list[tuple[str, bytes]], workdir: Path) -> dic
             _spawn([*me, "--client-id", "bare", "--topic", topic, "--expect", "0"]).wait()
             publish_all(broker.port, batch)
             started = time.time()
+            mosquitto_before = _cpu_s(broker.process.pid)
             counter = _spawn([*me, "--client-id", "bare", "--topic", topic,
                               "--expect", str(len(batch))])  # fmt: skip
         else:
@@ -395,11 +416,18 @@ def run_counter(mode: str, batch: list[tuple[str, bytes]], workdir: Path) -> dic
                               "--expect", str(len(batch))])  # fmt: skip
             _wait_line(counter, "connected")
             started = time.time()
+            mosquitto_before = _cpu_s(broker.process.pid)
             threading.Thread(target=publish_all, args=(broker.port, batch)).start()
         done = _wait_line(counter, "done").split()
+        mosquitto_s = _cpu_s(broker.process.pid) - mosquitto_before
         counter.wait()
         elapsed = float(done[1]) - started
-        return {"elapsed": elapsed, "uplinks_s": int(done[2]) / elapsed}
+        return {
+            "elapsed": elapsed,
+            "uplinks_s": int(done[2]) / elapsed,
+            "cpu_us_per_uplink": float(done[3]) / len(batch) * 1e6,
+            "mosquitto_us_per_uplink": mosquitto_s / len(batch) * 1e6,
+        }
     finally:
         broker.stop()
 

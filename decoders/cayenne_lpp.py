@@ -75,51 +75,60 @@ _TYPES: dict[int, tuple[_Field, ...]] = {
 }
 _UNIX_TIME = 133  # 4 B, seconds since 1970 UTC, unsigned: timestamps the whole frame
 
-# Scales whose decimals we round to, so 0.1 * 225 prints as 22.5 and not 22.500000000000004.
-_DECIMALS = {1: 0, 0.1: 1, 0.01: 2, 0.001: 3, 0.0001: 4}
+# Decimal scales divide instead: 225 / 10 is the double nearest 22.5 (as round(225 * 0.1, 1) is),
+# where 225 * 0.1 would be 22.500000000000004.
+_DIVISORS = {1: 1, 0.1: 10, 0.01: 100, 0.001: 1000, 0.0001: 10000}
 
 
-def _scaled(raw: int, scale: float) -> float:
-    decimals = _DECIMALS.get(scale)
-    return float(round(raw * scale, decimals)) if decimals is not None else raw * scale
+# type id -> (record size, fields as (quantity, width, signed, divisor or 0, scale)), precomputed
+# so the decoder does no per-record lookups or sums: LPP is the commonest format on the hot path.
+_LAYOUTS: dict[int, tuple[int, tuple[tuple[str, int, bool, int, float], ...]]] = {
+    type_id: (
+        sum(f.width for f in fields),
+        tuple((f.quantity, f.width, f.signed, _DIVISORS.get(f.scale, 0), f.scale) for f in fields),
+    )
+    for type_id, fields in _TYPES.items()
+}
 
 
 def decode(payload: bytes, f_port: int) -> Decoded:
     """Decode a CayenneLPP frame (any port: LPP does not use the port)."""
     if not payload:
         raise DecodeError("empty CayenneLPP frame")
-    values: list[tuple[str, float, int]] = []
+    measurements: list[Measurement] = []
     frame_time: datetime | None = None
     pos = 0
-    while pos < len(payload):
-        if pos + 2 > len(payload):
+    end = len(payload)
+    while pos < end:
+        if pos + 2 > end:
             raise DecodeError(f"truncated CayenneLPP record header at byte {pos}")
         channel, type_id = payload[pos], payload[pos + 1]
         pos += 2
         if type_id == _UNIX_TIME:
-            if pos + 4 > len(payload):
+            if pos + 4 > end:
                 raise DecodeError(f"truncated unix time on channel {channel} at byte {pos}")
             frame_time = datetime.fromtimestamp(int.from_bytes(payload[pos : pos + 4]), tz=UTC)
             pos += 4
             continue
-        fields = _TYPES.get(type_id)
-        if fields is None:
+        layout = _LAYOUTS.get(type_id)
+        if layout is None:
             raise DecodeError(f"unknown CayenneLPP type {type_id} on channel {channel}")
-        size = sum(f.width for f in fields)
-        if pos + size > len(payload):
+        size, fields = layout
+        if pos + size > end:
             raise DecodeError(
                 f"truncated CayenneLPP type {type_id} on channel {channel}: "
-                f"needs {size} bytes, {len(payload) - pos} left"
+                f"needs {size} bytes, {end - pos} left"
             )
-        for f in fields:
-            raw = int.from_bytes(payload[pos : pos + f.width], signed=f.signed)
-            values.append((f.quantity, _scaled(raw, f.scale), channel))
-            pos += f.width
-    measurements = tuple(
-        Measurement(quantity, value, sensor=channel, time=frame_time)
-        for quantity, value, channel in values
-    )
-    return Decoded(measurements)
+        for quantity, width, signed, divisor, scale in fields:
+            raw = int.from_bytes(payload[pos : pos + width], signed=signed)
+            value = raw / divisor if divisor else raw * scale
+            measurements.append(Measurement(quantity, value, channel))
+            pos += width
+    if frame_time is not None:  # the frame's timestamp applies to all its values
+        measurements = [
+            Measurement(m.quantity, m.value, m.sensor, frame_time) for m in measurements
+        ]
+    return Decoded(tuple(measurements))
 
 
 _FIELD_OWNER: dict[str, tuple[int, tuple[_Field, ...]]] = {

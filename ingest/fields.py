@@ -47,6 +47,8 @@ def timestamp(text: str, name: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ParseError(f"{name} {text!r} is not an RFC 3339 timestamp") from None
+    if moment.tzinfo is UTC:  # "...Z", as network servers write it
+        return moment
     if moment.tzinfo is None:
         raise ParseError(f"{name} {text!r} has no UTC offset")
     return moment.astimezone(UTC)

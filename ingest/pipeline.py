@@ -40,6 +40,11 @@ class Pipeline:
     # Native codecs plus configured JavaScript ones (ingest.codecs), and the rules naming them.
     codecs: Mapping[str, Codec] = field(default_factory=lambda: DECODERS)
     rules: Rules = RULES
+    # Selections of uplinks without a network-decoded object, which depend only on the key
+    # (registered decoder, model, device profile): the same few keys come again and again.
+    _selections: dict[tuple[str | None, str | None, str | None], Selection] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def process(self, topic: str, payload: bytes) -> tuple[Outcome, ...]:
         try:
@@ -56,9 +61,13 @@ class Pipeline:
         """How to decode this uplink, first match wins (DESIGN §4): the registered decoder, the
         Device Repository model, the ChirpStack device profile, the network's own decoded object,
         then the configured default decoder; else none."""
+        registered = self.registered.get(uplink.dev_eui) if self.registered else None
+        key = (registered, uplink.model, uplink.device_profile)
+        if uplink.network_decoded is None and (cached := self._selections.get(key)):
+            return cached
         brand, _, model = (uplink.model or "").partition("/")
         selection = select(
-            registered=(self.registered or {}).get(uplink.dev_eui),
+            registered=registered,
             brand_id=brand or None,
             model_id=model or None,
             device_profile_name=uplink.device_profile,
@@ -68,7 +77,11 @@ class Pipeline:
         )
         default = self.codecs.get(self.default_decoder) if self.default_decoder else None
         if selection.source == "none" and default is not None:
-            return Selection("default", codec=default)
+            selection = Selection("default", codec=default)
+        if uplink.network_decoded is None:
+            if len(self._selections) >= _SELECTIONS_KEPT:
+                self._selections.clear()
+            self._selections[key] = selection
         return selection
 
     def decode(self, uplink: Uplink, topic: str, payload: bytes) -> tuple[Outcome, ...]:
@@ -89,7 +102,9 @@ class Pipeline:
             else:
                 assert selection.fieldmap is not None and uplink.network_decoded is not None
                 decoded = decode_object(selection.fieldmap, uplink.network_decoded)
-            measurements = tuple(_checked(m) for m in decoded.measurements)
+            measurements = decoded.measurements
+            for m in measurements:
+                _check(m)
         except DecodeError as exc:
             reason = f"{key} {version}: {exc.reason}"
             return (
@@ -111,11 +126,12 @@ def _state(decoded: Decoded) -> str | None:
     return orjson.dumps(state, default=str).decode()
 
 
+_SELECTIONS_KEPT = 10_000
 # measurements.sensor is a smallint.
 _MAX_SENSOR = 32767
 
 
-def _checked(m: Measurement) -> Measurement:
+def _check(m: Measurement) -> None:
     """Refuse what the database must never hold: unknown quantities, NaN, infinities."""
     if m.quantity not in QUANTITIES:
         raise DecodeError(f"decoder produced unknown quantity {m.quantity!r}")
@@ -123,4 +139,3 @@ def _checked(m: Measurement) -> Measurement:
         raise DecodeError(f"{m.quantity} value {m.value!r} is not a finite number")
     if not 0 <= m.sensor <= _MAX_SENSOR:
         raise DecodeError(f"{m.quantity} sensor index {m.sensor} is out of range")
-    return m

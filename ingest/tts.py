@@ -140,10 +140,12 @@ def parse_uplink_doc(doc: dict[str, Any]) -> Uplink:
     correlation_ids = doc.get("correlation_ids", [])
     if not isinstance(correlation_ids, list):
         raise ParseError("correlation_ids is not a list")
-    as_up = next(
-        (c for c in correlation_ids if isinstance(c, str) and c.startswith("as:up:")), None
-    )
-    key = f"tts:{as_up}" if as_up else f"{dev_eui}:{f_cnt}:{received_at.isoformat()}"
+    for correlation_id in correlation_ids:
+        if type(correlation_id) is str and correlation_id.startswith("as:up:"):
+            key = "tts:" + correlation_id
+            break
+    else:
+        key = f"{dev_eui}:{f_cnt}:{received_at.isoformat()}"
 
     version_ids = _obj(up, "version_ids")
     brand, model = _str(version_ids, "brand_id"), _str(version_ids, "model_id")
@@ -253,8 +255,11 @@ _LOCATION_PREFERENCE = ("user", "frm-payload")
 def _device_location(up: dict[str, Any]) -> tuple[float | None, float | None]:
     """The device's position from `uplink_message.locations`, when the network sends one."""
     locations = _obj(up, "locations")
+    if not locations:
+        return None, None
     names = [n for n in _LOCATION_PREFERENCE if n in locations]
-    names += sorted(n for n in locations if n not in _LOCATION_PREFERENCE)
+    if len(names) < len(locations):
+        names += sorted(n for n in locations if n not in _LOCATION_PREFERENCE)
     for name in names:
         location = locations[name]
         if not isinstance(location, dict):

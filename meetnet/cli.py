@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from pydantic import SecretStr
 from rich.console import Console
 
-from api.app import create_app
-from api.settings import ApiSettings
 from ingest.settings import IngestSettings, parse_mqtt_url
 from meetnet import database, replay
 from meetnet.runner import run_ingest
@@ -59,6 +56,13 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
 ) -> None:
     """Serve the HTTP API."""
+    # Imported here: the web stack takes a second to import, which every other command
+    # (ingest catching up after an outage above all) would otherwise pay at start.
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
     uvicorn.run(create_app(ApiSettings()), host=host, port=port, log_level="info")
 
 

@@ -170,3 +170,19 @@ def test_arbitrary_bytes_raise_only_decode_error(payload: bytes, f_port: int) ->
     except DecodeError:
         return
     assert all(m.quantity in QUANTITIES for m in decoded.measurements)
+
+
+@given(st.integers(-(2**15), 2**15 - 1))
+def test_scaled_values_are_the_rounded_decimals(raw: int) -> None:
+    """Analog input is 0.01 signed: the value is the double nearest raw/100, as rounding gives."""
+    decoded = decode(bytes((1, 2)) + raw.to_bytes(2, signed=True), 1)
+    assert decoded.measurements[0].value == round(raw * 0.01, 2)
+
+
+@given(
+    st.sampled_from([(0.1, 1), (0.01, 2), (0.001, 3), (0.0001, 4)]), st.integers(-(2**31), 2**32)
+)
+def test_dividing_equals_rounding(scale_digits: tuple[float, int], raw: int) -> None:
+    """Why the decoder may divide by 10^n: the same double as rounding raw * 10^-n to n places."""
+    scale, digits = scale_digits
+    assert raw / 10**digits == round(raw * scale, digits)
