@@ -17,8 +17,7 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -74,8 +73,9 @@ class _Client(mqtt.Client):
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
+    """One received PUBLISH (a tuple: built for every message on the network thread)."""
+
     topic: str
     payload: bytes
     mid: int

@@ -1,7 +1,8 @@
 """Writes a batch of outcomes to PostgreSQL in one transaction.
 
-Rows go in through `unnest` arrays with `ON CONFLICT`, so a re-delivered message changes nothing:
-its uplink key exists already, and measurements are written only for uplinks new in this batch.
+Uplinks and measurements go in by binary COPY into staging tables and from there with
+`ON CONFLICT`, so a re-delivered message changes nothing: its uplink key exists already, and
+measurements are written only for uplinks new in this batch.
 """
 
 from __future__ import annotations
@@ -56,14 +57,28 @@ ON CONFLICT (dev_eui) DO UPDATE SET
 RETURNING id, dev_eui, first_seen_at, last_seen_at
 """
 
+# A batch's uplinks and measurements reach the server by binary COPY into these session-local
+# staging tables, emptied at every commit: COPY costs this process less than half the CPU of
+# encoding the same rows as `unnest` arrays (bench: 5 against 13 us per uplink). Created in each
+# transaction if missing, so a pooler that hands out server sessions per transaction works too.
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS uplink_stage (
+    received_at timestamptz, idempotency_key text, device_id integer, f_port integer,
+    f_cnt bigint, payload bytea, rssi real, snr real, spreading_factor smallint,
+    frequency bigint, gateway_count smallint, topic text, decoder text, decoder_version text,
+    decode_error text, state jsonb
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS measurement_stage (
+    device_id integer, quantity_id smallint, sensor smallint, time timestamptz,
+    value double precision
+) ON COMMIT DELETE ROWS
+"""
+
 _INSERT_UPLINKS = """
 INSERT INTO uplinks (received_at, idempotency_key, device_id, f_port, f_cnt, payload, rssi, snr,
                      spreading_factor, frequency, gateway_count, topic, decoder, decoder_version,
                      decode_error, state)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::int[], $5::bigint[],
-                     $6::bytea[], $7::real[], $8::real[], $9::smallint[], $10::bigint[],
-                     $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[],
-                     $16::text[]::jsonb[])
+SELECT * FROM uplink_stage
 ON CONFLICT DO NOTHING
 RETURNING idempotency_key
 """
@@ -72,6 +87,12 @@ RETURNING idempotency_key
 _STORE_MEASUREMENTS = """
 SELECT store_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[],
                           $5::float8[])
+"""
+
+_STORE_STAGED_MEASUREMENTS = """
+SELECT store_measurements(array_agg(device_id), array_agg(quantity_id), array_agg(sensor),
+                          array_agg(time), array_agg(value))
+FROM measurement_stage
 """
 
 # Joins, positions and battery states; each only replaces an older one (by network time).
@@ -120,6 +141,10 @@ class _KnownDevice:
     attributes: tuple[object, ...]  # name, application, model, profile, latitude, longitude
     first_seen: datetime
     last_seen: datetime
+
+
+def _received_at(u: Uplink) -> datetime:
+    return u.received_at
 
 
 def _attributes(u: Uplink) -> tuple[object, ...]:
@@ -175,25 +200,18 @@ class Writer:
         # other instead of deadlocking (a deadlock would still only cost a retry).
         items = [unique[k] for k in sorted(unique)]
         device_ids = await self._upsert_devices(conn, [i.uplink for i in items], learned)
-        rows = await conn.fetch(
-            _INSERT_UPLINKS,
-            [i.uplink.received_at for i in items],
-            [i.uplink.idempotency_key for i in items],
-            [device_ids[i.uplink.dev_eui] for i in items],
-            [i.uplink.f_port for i in items],
-            [i.uplink.f_cnt for i in items],
-            [i.uplink.payload for i in items],
-            [i.uplink.radio.rssi for i in items],
-            [i.uplink.radio.snr for i in items],
-            [i.uplink.radio.spreading_factor for i in items],
-            [i.uplink.radio.frequency for i in items],
-            [i.uplink.radio.gateway_count for i in items],
-            [i.topic for i in items],
-            [i.decoder for i in items],
-            [i.decoder_version for i in items],
-            [i.decode_error for i in items],
-            [i.state_json for i in items],
-        )
+        await conn.execute(_STAGING)
+        records = []
+        for i in items:
+            u, radio = i.uplink, i.uplink.radio
+            records.append(
+                (u.received_at, u.idempotency_key, device_ids[u.dev_eui], u.f_port, u.f_cnt,
+                 u.payload, radio.rssi, radio.snr, radio.spreading_factor, radio.frequency,
+                 radio.gateway_count, i.topic, i.decoder, i.decoder_version, i.decode_error,
+                 i.state_json)
+            )  # fmt: skip
+        await conn.copy_records_to_table("uplink_stage", records=records)
+        rows = await conn.fetch(_INSERT_UPLINKS)
         new_keys = {r["idempotency_key"] for r in rows}
         points: dict[tuple[int, int, int, datetime], float] = {}
         quantity_ids = self._quantity_ids
@@ -205,7 +223,12 @@ class Writer:
             for m in item.measurements:
                 key = (device_id, quantity_ids[m.quantity], m.sensor, m.time or received_at)
                 points.setdefault(key, m.value)
-        stored = await conn.fetchval(_STORE_MEASUREMENTS, *_columns(points)) if points else 0
+        stored = 0
+        if points:
+            await conn.copy_records_to_table(
+                "measurement_stage", records=[(*key, value) for key, value in points.items()]
+            )
+            stored = await conn.fetchval(_STORE_STAGED_MEASUREMENTS)
         return len(new_keys), len(batch) - len(new_keys), int(stored)
 
     async def _upsert_devices(
@@ -221,8 +244,12 @@ class Writer:
         stale: list[str] = []
         for eui, seen in merged.items():
             known = learned.get(eui) or self._devices.get(eui)
-            newest = max(seen, key=lambda u: u.received_at)
-            oldest = min(u.received_at for u in seen)
+            if len(seen) == 1:  # the common case: one uplink of the device in the batch
+                newest = seen[0]
+                oldest = newest.received_at
+            else:
+                newest = max(seen, key=_received_at)
+                oldest = min(u.received_at for u in seen)
             if (
                 known is not None
                 and known.attributes == _attributes(newest)
@@ -236,7 +263,7 @@ class Writer:
             return ids
         # Sorted so concurrent ingest processes lock device rows in the same order.
         stale.sort()
-        newest_of = [max(merged[e], key=lambda u: u.received_at) for e in stale]
+        newest_of = [max(merged[e], key=_received_at) for e in stale]
         oldest_of = [min(u.received_at for u in merged[e]) for e in stale]
         rows = await conn.fetch(
             _UPSERT_DEVICES,
