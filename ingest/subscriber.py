@@ -30,6 +30,8 @@ from ingest.settings import IngestSettings
 logger = logging.getLogger(__name__)
 
 _PUBACK = struct.Struct("!BBH")  # MQTT 3.1.1 §3.4 / 5.0 §3.4: 0x40, length 2, packet id
+# Packets read per wake-up of the network thread before it sends what is queued (PUBACKs).
+_READ_BURST = 256
 # CONNACK codes meaning "speak 3.1.1 to me": MQTT 5 0x84, MQTT 3.1.1 return code 1.
 _UNSUPPORTED_PROTOCOL = {0x84, 1}
 
@@ -43,6 +45,22 @@ class _Client(mqtt.Client):
     """
 
     receive: Callable[[str, bytes, int, int], None] | None = None
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Read what the socket holds, up to `_READ_BURST` packets per wake-up.
+
+        paho reads one packet per select() unless QoS 2 messages are in flight, which for a
+        stream of QoS 1 messages costs a select() and a pass of its loop per message.
+        """
+        for _ in range(_READ_BURST):
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                break
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _handle_publish(self) -> MQTTErrorCode:
         receive = self.receive
