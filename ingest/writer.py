@@ -74,6 +74,9 @@ SELECT store_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timesta
                           $5::float8[])
 """
 
+# Applies everything queued to latest and the rollups; returns how many measurements.
+_FOLD_ROLLUPS = "SELECT fold_rollups()"
+
 # Joins, positions and battery states; each only replaces an older one (by network time).
 _APPLY_EVENTS = """
 UPDATE devices AS d SET
@@ -159,6 +162,11 @@ class Writer:
         # Only what committed may be remembered.
         self._devices.update(learned)
         return WriteResult(stored[0], stored[1], stored[2] + applied[1], letters, applied[0])
+
+    async def fold(self) -> int:
+        """Apply the queued measurements of every committed batch to latest and the rollups, in
+        a transaction of its own; returns how many measurements that was."""
+        return int(await self._pool.fetchval(_FOLD_ROLLUPS))
 
     async def _write_uplinks(
         self,
