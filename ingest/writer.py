@@ -2,6 +2,8 @@
 
 Rows go in through `unnest` arrays with `ON CONFLICT`, so a re-delivered message changes nothing:
 its uplink key exists already, and measurements are written only for uplinks new in this batch.
+The batch's new measurements are queued in the same transaction; `fold` applies the queue to
+latest and the rollups in a short transaction of its own (migrations/0040).
 """
 
 from __future__ import annotations
@@ -68,9 +70,9 @@ ON CONFLICT DO NOTHING
 RETURNING idempotency_key
 """
 
-# Inserts the new measurements and maintains what derives from them (migrations/0003).
-_STORE_MEASUREMENTS = """
-SELECT store_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[],
+# Inserts the new measurements and queues them for the fold (migrations/0040).
+_QUEUE_MEASUREMENTS = """
+SELECT queue_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[],
                           $5::float8[])
 """
 
@@ -213,7 +215,7 @@ class Writer:
             for m in item.measurements:
                 key = (device_id, quantity_ids[m.quantity], m.sensor, m.time or received_at)
                 points.setdefault(key, m.value)
-        stored = await conn.fetchval(_STORE_MEASUREMENTS, *_columns(points)) if points else 0
+        stored = await conn.fetchval(_QUEUE_MEASUREMENTS, *_columns(points)) if points else 0
         return len(new_keys), len(batch) - len(new_keys), int(stored)
 
     async def _upsert_devices(
@@ -323,7 +325,7 @@ class Writer:
         for e in events:
             if e.kind is EventKind.STATUS and e.battery_level is not None and self._battery_id:
                 points[(device_ids[e.dev_eui], self._battery_id, 0, e.at)] = e.battery_level
-        stored = await conn.fetchval(_STORE_MEASUREMENTS, *_columns(points)) if points else 0
+        stored = await conn.fetchval(_QUEUE_MEASUREMENTS, *_columns(points)) if points else 0
         return len(events), int(stored)
 
     async def _write_dead_letters(
