@@ -20,14 +20,28 @@ CREATE TABLE rollup_queue (
     times        timestamptz[] NOT NULL,
     values       double precision[] NOT NULL
 );
--- A batch's arrays (tens of kB) go to TOAST uncompressed: timestamps and doubles barely
--- compress, and the rows live for milliseconds.
-ALTER TABLE rollup_queue
-    ALTER COLUMN device_ids SET STORAGE EXTERNAL,
-    ALTER COLUMN quantity_ids SET STORAGE EXTERNAL,
-    ALTER COLUMN sensors SET STORAGE EXTERNAL,
-    ALTER COLUMN times SET STORAGE EXTERNAL,
-    ALTER COLUMN values SET STORAGE EXTERNAL;
+-- A batch's arrays (~60 kB for 500 uplinks) go to TOAST. Measured per such batch: stored plain
+-- (STORAGE EXTERNAL) they write 57 kB of WAL; pglz, the default, 12 kB but ~0.7 ms of CPU; lz4
+-- 17 kB and no more CPU than plain (less to write). So lz4 where the server was built with it,
+-- else plain.
+DO $$
+BEGIN
+    ALTER TABLE rollup_queue
+        ALTER COLUMN device_ids SET COMPRESSION lz4,
+        ALTER COLUMN quantity_ids SET COMPRESSION lz4,
+        ALTER COLUMN sensors SET COMPRESSION lz4,
+        ALTER COLUMN times SET COMPRESSION lz4,
+        ALTER COLUMN values SET COMPRESSION lz4;
+EXCEPTION
+    WHEN feature_not_supported THEN  -- "compression method lz4 not supported"
+        ALTER TABLE rollup_queue
+            ALTER COLUMN device_ids SET STORAGE EXTERNAL,
+            ALTER COLUMN quantity_ids SET STORAGE EXTERNAL,
+            ALTER COLUMN sensors SET STORAGE EXTERNAL,
+            ALTER COLUMN times SET STORAGE EXTERNAL,
+            ALTER COLUMN values SET STORAGE EXTERNAL;
+END
+$$;
 
 -- Insert measurements, queue those that were new for fold_rollups, and send them to the live
 -- stream; returns how many were new. Ingest's hot path.
