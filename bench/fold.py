@@ -11,11 +11,11 @@ fresh database per variant:
 synchronous  store_measurements as migration 0010 defined it, in the batch transaction (the
              baseline: restored from the 0010 file in that database, where queue_measurements
              calls it)
-fold each    queue_measurements in the batch transaction, then a fold after every batch
-fold loop    queue_measurements, with ingest's fold loop (ingest/folding.py) running beside the
-             writer as in `meetnet ingest`
-fold per 10  queue_measurements, a fold after every 10th batch (about once a second here):
-             what coalescing saves when folds are spaced out
+fold each    queue_measurements in the batch transaction, then a fold after every batch by
+             the writer that committed it
+loop 0 s     queue_measurements, with ingest's fold loop (ingest/folding.py) beside the writers,
+             folding again as soon as a batch committed after the previous fold
+loop 1 s     the same, with the folds started at most once a second, as in `meetnet ingest`
 
 Per variant: the batch transaction's time (what the subscriber waits for), the wall time per
 batch including the folds, the CPU time of the database's backends per uplink, PostgreSQL's WAL
@@ -47,7 +47,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from decoders import Measurement
-from ingest.folding import Folding
+from ingest.folding import INTERVAL_S, Folding
 from ingest.metrics import Metrics
 from ingest.model import DecodedUplink, Radio, Uplink
 from ingest.writer import Writer
@@ -170,8 +170,7 @@ async def _measure(
     writers: int,
 ) -> dict[str, float]:
     writer = await Writer.connect(pool)
-    folding = Folding(writer, Metrics())
-    every = {"fold each": 1, "fold per 10": 10}.get(variant)
+    folding = Folding(writer, Metrics(), interval_s=0 if variant == "loop 0 s" else INTERVAL_S)
     commits: list[float] = []
     backends = [
         r["pid"]
@@ -182,22 +181,20 @@ async def _measure(
     lsn = await wal_lsn(conn)
     cpu = cpu_s(backends)
     started = time.perf_counter()
-    if variant == "fold loop":
+    if variant.startswith("loop"):
         folding.start()
-    batches = iter(enumerate(work, 1))
+    batches = iter(work)
 
     async def write() -> None:  # one of `writers` concurrent writers, as in ingest
-        for n, batch in batches:
+        for batch in batches:
             t = time.perf_counter()
             result = await writer.write(batch, [])
             commits.append(time.perf_counter() - t)
             folding.committed(result)
-            if every and n % every == 0:
+            if variant == "fold each":
                 await writer.fold()
 
     await asyncio.gather(*(write() for _ in range(writers)))
-    if every:
-        await writer.fold()
     await folding.close()
     wall = time.perf_counter() - started
     cpu = cpu_s(backends) - cpu
@@ -216,7 +213,7 @@ async def _measure(
     }
 
 
-VARIANTS = ("synchronous", "fold each", "fold loop", "fold per 10")
+VARIANTS = ("synchronous", "fold each", "loop 0 s", "loop 1 s")
 COLUMNS = (
     ("commit_ms", "batch txn ms"),
     ("batch_ms", "wall ms/batch"),

@@ -340,6 +340,30 @@ async def test_the_fold_loop_folds_after_each_commit_and_at_stop(pool: asyncpg.P
     assert _sample(metrics, "meetnet_ingest_fold_retries_total") == 0
 
 
+async def test_under_load_one_fold_covers_many_commits(pool: asyncpg.Pool) -> None:
+    writer = await Writer.connect(pool)
+    metrics = Metrics()
+    folding = Folding(writer, metrics, interval_s=3600)
+    folding.start()  # folds at once (nothing queued), then not before an hour has passed...
+
+    async def startup_fold_done() -> bool:
+        return _sample(metrics, "meetnet_ingest_fold_seconds_count") == 1
+
+    await _eventually(startup_fold_done)
+    for minute in range(5):
+        at = T + timedelta(minutes=minute)
+        folding.committed(await writer.write([_uplink(f"k{minute}", at, 20.0 + minute)], []))
+    assert _sample(metrics, "meetnet_ingest_fold_pending_batches") == 5
+    started = time.monotonic()
+    await folding.close()  # ...except at stop, which does not wait
+    assert time.monotonic() - started < 10
+    assert _sample(metrics, "meetnet_ingest_fold_seconds_count") == 2
+    assert _sample(metrics, "meetnet_ingest_measurements_folded_total") == 5
+    assert _sample(metrics, "meetnet_ingest_fold_pending_batches") == 0
+    row = await pool.fetchrow("SELECT count, sum, last_value FROM rollup_hourly")
+    assert tuple(row) == (5, 110.0, 24.0)
+
+
 async def test_the_fold_loop_retries_after_losing_its_connection(
     pool: asyncpg.Pool, db_url: str
 ) -> None:
