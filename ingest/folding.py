@@ -1,4 +1,4 @@
-"""Folding queued measurements into latest and the rollups, right after each commit.
+"""Folding queued measurements into latest and the rollups, soon after each commit.
 
 A batch's transaction only inserts its measurements and queues them (migrations/0040); this loop
 applies the queue in a short transaction of its own after a batch committed: at once when the
@@ -67,7 +67,7 @@ class Folding:
             logger.warning("stopped before the last fold finished; the next fold applies it")
         self._task = None
 
-    async def fold(self) -> bool:
+    async def _fold(self) -> bool:
         """One fold; False (logged and counted) when it could not be committed."""
         covered = self._pending  # every batch committed so far is visible to this fold
         started = time.perf_counter()
@@ -100,7 +100,7 @@ class Folding:
             self._wake.clear()
             last = self._stop.is_set()
             due = time.monotonic() + self._interval_s
-            if await self.fold():
+            if await self._fold():
                 delay = _MIN_BACKOFF_S
             elif not last:
                 self._wake.set()  # again after a pause, commits or not

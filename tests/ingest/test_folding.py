@@ -166,7 +166,10 @@ async def test_concurrent_folds_take_each_queued_batch_exactly_once(pool: asyncp
             async with pool.acquire() as conn:
                 stored += await _call(conn, "queue_measurements", device_id, batch)
 
-    folded = [0, 0]
+    # Two folds starting together over many queued batches.
+    await produce(batches[:200])
+    folded = await asyncio.gather(_fold(pool), _fold(pool))
+    assert sum(folded) == stored
 
     async def fold_until(index: int, done: Callable[[], bool]) -> None:
         while True:
@@ -175,11 +178,6 @@ async def test_concurrent_folds_take_each_queued_batch_exactly_once(pool: asyncp
             if finished:
                 return
 
-    # Two folds starting together over many queued batches.
-    await produce(batches[:200])
-    counts = await asyncio.gather(_fold(pool), _fold(pool))
-    assert sum(counts) == stored
-    folded = list(counts)
     # Two folds looping while batches keep being committed.
     producing = asyncio.create_task(produce(batches[200:]))
     await asyncio.gather(fold_until(0, producing.done), fold_until(1, producing.done), producing)
