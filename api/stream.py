@@ -1,9 +1,10 @@
 """New measurements as they are stored, fanned out to Server-Sent-Events clients.
 
-store_measurements (migrations/0010) sends each committed batch on the PostgreSQL channel
-`meetnet_measurements`; one listening connection per API process, opened with the first client,
-hands every measurement to the queues of the clients whose filter it passes. A client that does
-not keep up loses its stream (told by an `overflow` event) rather than slowing the others.
+queue_measurements (migrations/0040, under ingest and store_measurements) sends each committed
+batch on the PostgreSQL channel `meetnet_measurements`; one listening connection per API process,
+opened with the first client, hands every measurement to the queues of the clients whose filter
+it passes. A client that does not keep up loses its stream (told by an `overflow` event) rather
+than slowing the others.
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ def _envelope(line: bytes) -> tuple[str, bytes]:
 async def store_lines(
     lines: Iterable[bytes], pipeline: Pipeline, writer: Writer, source: str, batch: int = 500
 ) -> FillResult:
-    """Parse, decode and write envelopes in batches; bad lines become dead letters."""
+    """Parse, decode and write envelopes in batches, each folded into latest and the rollups
+    before the next; bad lines become dead letters."""
     result = FillResult()
     uplinks: list[DecodedUplink] = []
     letters: list[DeadLetter] = []
@@ -59,6 +60,7 @@ async def store_lines(
 
     async def flush() -> None:
         written = await writer.write(uplinks, letters, events)
+        await writer.fold()  # latest and rollups exact after each batch, the queue kept short
         result.stored += written.uplinks
         result.duplicates += written.duplicates
         result.dead_letters += written.dead_letters

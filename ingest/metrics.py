@@ -69,6 +69,27 @@ class Metrics:
             buckets=_LATENCIES_S,
             registry=r,
         )
+        self.folded = Counter(
+            "meetnet_ingest_measurements_folded",
+            "Queued measurements applied to latest and the rollups",
+            registry=r,
+        )
+        self.fold_latency = Histogram(
+            "meetnet_ingest_fold_seconds",
+            "Time to fold the queued measurements into latest and the rollups (one transaction)",
+            buckets=_LATENCIES_S,
+            registry=r,
+        )
+        self.fold_pending = Gauge(
+            "meetnet_ingest_fold_pending_batches",
+            "Batches committed by this process whose measurements no fold has applied yet",
+            registry=r,
+        )
+        self.fold_retries = Counter(
+            "meetnet_ingest_fold_retries",
+            "Folds retried because the database was unavailable or refused them",
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "meetnet_ingest_queue_depth",
             "Messages taken from the broker and not yet acknowledged",

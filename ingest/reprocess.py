@@ -204,4 +204,5 @@ async def _retry_dead_letters(
             await writer.write(uplinks, [], events)
         await pool.execute("DELETE FROM dead_letters WHERE id = $1", row["id"])
         resolved += 1
+    await writer.fold()  # what the writes queued, into latest and the rollups
     return resolved

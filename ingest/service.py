@@ -28,6 +28,7 @@ from decoders import DECODERS
 from decoders.rules import RULES
 from ingest.codecs import load_js_codecs
 from ingest.envelopes import Router
+from ingest.folding import Folding
 from ingest.metrics import Metrics
 from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, Stage
 from ingest.pipeline import Pipeline, Skipped
@@ -110,6 +111,7 @@ class Ingest:
         self._stop = asyncio.Event()
         self.stats = Stats()
         self.metrics = metrics or Metrics()
+        self._folding = Folding(writer, self.metrics)
         self._router = Router(settings.subscriptions)
         codecs, rules = (
             load_js_codecs(settings.codecs_dir) if settings.codecs_dir else (DECODERS, RULES)
@@ -144,6 +146,7 @@ class Ingest:
             on_connected=lambda up: self.metrics.connected.set(1 if up else 0),
         )
         subscriber.start()
+        self._folding.start()
         ready: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=_PIPELINE_DEPTH)
         writers = self._settings.writers
         self._acked = 0
@@ -173,6 +176,7 @@ class Ingest:
             if not writing.done():
                 writing.cancel()
             subscriber.stop()
+            await self._folding.close()
             logger.info("ingest stopped: %s", dict(self.stats.counts))
 
     @staticmethod
@@ -205,6 +209,7 @@ class Ingest:
         while (batch := await ready.get()) is not None:
             started = time.perf_counter()
             result = await self._write_until_committed(batch)
+            self._folding.committed(result)
             async with self._turn:
                 await self._turn.wait_for(functools.partial(self._is_turn, batch.sequence))
                 if result is None:  # stopping while the database is away: the broker keeps it

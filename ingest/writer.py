@@ -2,7 +2,9 @@
 
 Uplinks and measurements go in by binary COPY into staging tables and from there with
 `ON CONFLICT`, so a re-delivered message changes nothing: its uplink key exists already, and
-measurements are written only for uplinks new in this batch.
+measurements are written only for uplinks new in this batch. They are queued in the same
+transaction; `fold` applies the queue to latest and the rollups in a short transaction of its
+own (migrations/0040).
 """
 
 from __future__ import annotations
@@ -83,17 +85,20 @@ ON CONFLICT DO NOTHING
 RETURNING idempotency_key
 """
 
-# Inserts the new measurements and maintains what derives from them (migrations/0003).
-_STORE_MEASUREMENTS = """
-SELECT store_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[],
+# Inserts the new measurements and queues them for the fold (migrations/0040).
+_QUEUE_MEASUREMENTS = """
+SELECT queue_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[],
                           $5::float8[])
 """
 
-_STORE_STAGED_MEASUREMENTS = """
-SELECT store_measurements(array_agg(device_id), array_agg(quantity_id), array_agg(sensor),
+_QUEUE_STAGED_MEASUREMENTS = """
+SELECT queue_measurements(array_agg(device_id), array_agg(quantity_id), array_agg(sensor),
                           array_agg(time), array_agg(value))
 FROM measurement_stage
 """
+
+# Applies everything queued to latest and the rollups; returns how many measurements.
+_FOLD_ROLLUPS = "SELECT fold_rollups()"
 
 # Joins, positions and battery states; each only replaces an older one (by network time).
 _APPLY_EVENTS = """
@@ -185,6 +190,11 @@ class Writer:
         self._devices.update(learned)
         return WriteResult(stored[0], stored[1], stored[2] + applied[1], letters, applied[0])
 
+    async def fold(self) -> int:
+        """Apply the queued measurements of every committed batch to latest and the rollups, in
+        a transaction of its own; returns how many measurements that was."""
+        return int(await self._pool.fetchval(_FOLD_ROLLUPS))
+
     async def _write_uplinks(
         self,
         conn: asyncpg.Connection,
@@ -228,7 +238,7 @@ class Writer:
             await conn.copy_records_to_table(
                 "measurement_stage", records=[(*key, value) for key, value in points.items()]
             )
-            stored = await conn.fetchval(_STORE_STAGED_MEASUREMENTS)
+            stored = await conn.fetchval(_QUEUE_STAGED_MEASUREMENTS)
         return len(new_keys), len(batch) - len(new_keys), int(stored)
 
     async def _upsert_devices(
@@ -342,7 +352,7 @@ class Writer:
         for e in events:
             if e.kind is EventKind.STATUS and e.battery_level is not None and self._battery_id:
                 points[(device_ids[e.dev_eui], self._battery_id, 0, e.at)] = e.battery_level
-        stored = await conn.fetchval(_STORE_MEASUREMENTS, *_columns(points)) if points else 0
+        stored = await conn.fetchval(_QUEUE_MEASUREMENTS, *_columns(points)) if points else 0
         return len(events), int(stored)
 
     async def _write_dead_letters(

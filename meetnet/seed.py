@@ -137,6 +137,9 @@ async def seed(
         )
         quantity_ids = [dict((r["key"], r["id"]) for r in qrows)[k] for k in QUANTITIES]
         ids = device_ids.tolist()
+        # Queued measurements of these devices first, or a later fold would add them to the
+        # latest values and rollups rebuilt here after their rows were deleted.
+        await conn.execute("SELECT fold_rollups()")
         for table in ("measurements", "latest", "rollup_hourly", "rollup_daily"):
             await conn.execute(f"DELETE FROM {table} WHERE device_id = ANY($1::int[])", ids)
         offsets = rng.normal(0, 1.0, devices)

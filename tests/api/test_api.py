@@ -63,6 +63,7 @@ async def _fill(url: str) -> None:
             [],
         )
         await writer.write([_uplink(OTHER, 5, 20.0, 50.0)], [])
+        await writer.fold()
     finally:
         await pool.close()
 
@@ -284,6 +285,7 @@ async def _write_raw(url: str) -> None:
         writer = await Writer.connect(pool)
         raw = Uplink("raw:1", NO_DECODER, T0, 2, 1, b"\x01\x02", radio=Radio())
         await writer.write([DecodedUplink(raw, "t", None, None, ())], [])
+        await writer.fold()
     finally:
         await pool.close()
 
@@ -313,6 +315,7 @@ async def _write_with_state(url: str) -> None:
             state_json='{"battery_status": 3, "ext_sensor": "Temperature Sensor"}',
         )
         await writer.write([decoded], [])
+        await writer.fold()
     finally:
         await pool.close()
 

@@ -39,3 +39,15 @@ def test_two_processes_share_the_load(db_url: str, broker: Broker, tmp_path: Pat
     assert all(r > 0 for r in received), received
     assert _count(db_url, "SELECT count(DISTINCT idempotency_key) FROM uplinks") == total
     assert _count(db_url, "SELECT count(*) FROM measurements") == 3 * total
+    # Both folded (concurrently, into the same rows) and stopped with nothing left queued.
+    assert _count(db_url, "SELECT count(*) FROM rollup_queue") == 0
+    assert _count(db_url, "SELECT sum(count) FROM rollup_hourly") == 3 * total
+    assert _count(db_url, "SELECT sum(count) FROM rollup_daily") == 3 * total
+    assert _count(db_url, "SELECT count(*) FROM latest") == _count(
+        db_url, "SELECT count(DISTINCT (device_id, quantity_id, sensor)) FROM measurements"
+    )
+    stale = (
+        "SELECT count(*) FROM latest l WHERE l.time <> (SELECT max(time) FROM measurements m "
+        "WHERE (m.device_id, m.quantity_id, m.sensor) = (l.device_id, l.quantity_id, l.sensor))"
+    )
+    assert _count(db_url, stale) == 0

@@ -134,11 +134,16 @@ def test_published_values_come_out_of_the_api_exactly(
                     if m.quantity == quantity
                 ]
                 assert body["points"] == expected
-        latest = client.get("/v1/latest", params={"quantity": "air_temperature"}).json()
         newest = {u.device.dev_eui: u for u in uplinks}  # the stream is in time order
-        assert {i["dev_eui"]: i["value"] for i in latest["items"]} == {
-            eui: u.measurements[0].value for eui, u in newest.items()
-        }
+        expected_latest = {eui: u.measurements[0].value for eui, u in newest.items()}
+
+        def latest() -> dict[str, float]:
+            body = client.get("/v1/latest", params={"quantity": "air_temperature"}).json()
+            return {i["dev_eui"]: i["value"] for i in body["items"]}
+
+        # latest is folded in right after each commit: it follows within moments.
+        _wait(lambda: latest() == expected_latest, 10, ingest.log)
+        assert latest() == expected_latest
 
 
 def test_duplicate_stored_once_and_garbage_dead_lettered(
@@ -186,6 +191,10 @@ def test_sigkill_mid_stream_loses_nothing(
     assert _count(db_url, "SELECT count(DISTINCT idempotency_key) FROM uplinks") == total
     assert _count(db_url, "SELECT count(*) FROM measurements") == 3 * total
     assert _count(db_url, "SELECT count(*) FROM dead_letters") == 0
+    # Every measurement in the rollups exactly once, what the killed process left queued too.
+    _wait(lambda: _count(db_url, "SELECT count(*) FROM rollup_queue") == 0, 10, ingest.log)
+    assert _count(db_url, "SELECT sum(count) FROM rollup_hourly") == 3 * total
+    assert _count(db_url, "SELECT sum(count) FROM rollup_daily") == 3 * total
 
 
 def test_sigterm_commits_and_exits_cleanly(
@@ -196,6 +205,9 @@ def test_sigterm_commits_and_exits_cleanly(
     _wait(lambda: _count(db_url, "SELECT count(*) FROM uplinks") == 200, 20, ingest.log)
     assert ingest.signal(signal.SIGTERM) == 0
     assert b"ingest stopped" in ingest.log.read_bytes()
+    # Stopped with every committed batch folded.
+    assert _count(db_url, "SELECT count(*) FROM rollup_queue") == 0
+    assert _count(db_url, "SELECT sum(count) FROM rollup_hourly") == 600
 
 
 def test_vendor_devices_are_stored_as_their_native_decoders_decode_them(

@@ -53,6 +53,7 @@ async def test_latest_follows_measurement_time_not_arrival(pool: asyncpg.Pool) -
     writer = await Writer.connect(pool)
     await writer.write([_uplink("new", T0 + timedelta(minutes=10), 21.0)], [])
     await writer.write([_uplink("late", T0, 19.0)], [])  # arrives later, measured earlier
+    assert await writer.fold() == 2
     row = await pool.fetchrow("SELECT time, value FROM latest")
     assert (row["time"], row["value"]) == (T0 + timedelta(minutes=10), 21.0)
     assert await pool.fetchval("SELECT count(*) FROM measurements") == 2

@@ -1,0 +1,401 @@
+"""Queued measurements folded into latest and the rollups (migrations/0040) against a real
+PostgreSQL: the same rows as the synchronous store_measurements, under concurrency and rebuilds.
+
+Values are quarters, and decibels multiples of 10 (so 10^(L/10) is a whole number): every sum is
+exact in floating point whatever the order of addition, and rows can be compared exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from decoders import Measurement
+from ingest.folding import Folding
+from ingest.metrics import Metrics
+from ingest.model import DecodedUplink, Radio, Uplink
+from ingest.writer import Writer
+
+# Two Amsterdam DST changes: 2025-03-30 has 23 hours, 2025-10-26 has 25.
+WINDOWS = (datetime(2025, 3, 29, 20, tzinfo=UTC), datetime(2025, 10, 25, 20, tzinfo=UTC))
+QUANTITIES = ("air_temperature", "noise_laeq", "people_count", "parking_occupied")
+
+Point = tuple[str, int, datetime, float]  # quantity, sensor, time, value
+
+_ARRAYS = "$1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[], $5::float8[]"
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+def _value(rng: random.Random, quantity: str) -> float:
+    if quantity == "noise_laeq":
+        return 10.0 * rng.randint(3, 9)
+    return rng.randint(-40, 160) / 4
+
+
+def _batches(seed: int, count: int) -> list[list[Point]]:
+    """Batches in arrival order: out of time order, with re-deliveries of earlier points (same
+    key, maybe another value: not stored again), over both DST days."""
+    rng = random.Random(seed)
+    sent: list[Point] = []
+    batches = []
+    for _ in range(count):
+        batch = []
+        for _ in range(rng.randint(1, 40)):
+            if sent and rng.random() < 0.15:
+                quantity, sensor, at, _ = rng.choice(sent)
+            else:
+                quantity, sensor = rng.choice(QUANTITIES), rng.randint(0, 1)
+                at = rng.choice(WINDOWS) + timedelta(minutes=rng.randrange(3 * 24 * 60))
+            point = (quantity, sensor, at, _value(rng, quantity))
+            batch.append(point)
+            sent.append(point)
+        batches.append(batch)
+    return batches
+
+
+async def _device(conn: asyncpg.Connection, dev_eui: str) -> int:
+    device_id: int = await conn.fetchval(
+        "INSERT INTO devices (dev_eui) VALUES ($1) RETURNING id", dev_eui
+    )
+    return device_id
+
+
+async def _call(
+    conn: asyncpg.Connection, function: str, device_id: int, points: Sequence[Point]
+) -> int:
+    """store_measurements or queue_measurements of one device's points; returns how many new."""
+    ids = {r["key"]: r["id"] for r in await conn.fetch("SELECT key, id FROM quantities")}
+    stored = await conn.fetchval(
+        f"SELECT {function}({_ARRAYS})",
+        [device_id] * len(points),
+        [ids[p[0]] for p in points],
+        [p[1] for p in points],
+        [p[2] for p in points],
+        [p[3] for p in points],
+    )
+    return int(stored)
+
+
+async def _derived(conn: asyncpg.Connection, device_id: int) -> dict[str, list[tuple[Any, ...]]]:
+    """A device's latest values and rollup rows, without the device id."""
+    queries = {
+        "latest": "SELECT quantity_id, sensor, time, value FROM latest",
+        "hourly": "SELECT quantity_id, sensor, hour, count, sum, min, max, last_time, last_value "
+        "FROM rollup_hourly",
+        "daily": "SELECT quantity_id, sensor, day, count, sum, min, max, last_time, last_value "
+        "FROM rollup_daily",
+    }
+    return {
+        name: [
+            tuple(r)
+            for r in await conn.fetch(f"{sql} WHERE device_id = $1 ORDER BY 1, 2, 3", device_id)
+        ]
+        for name, sql in queries.items()
+    }
+
+
+async def _fold(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    return int(await conn.fetchval("SELECT fold_rollups()"))
+
+
+async def test_folding_queued_batches_gives_the_rows_storing_them_gives(db_url: str) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        stored_at_once = await _device(conn, "0000000000000A01")
+        queued = await _device(conn, "0000000000000A02")
+        batches = _batches(seed=3, count=60)
+        stored = [await _call(conn, "store_measurements", stored_at_once, b) for b in batches]
+        # The hot path inserts and queues only: nothing derived until a fold.
+        assert await _call(conn, "queue_measurements", queued, batches[0]) == stored[0]
+        count = "SELECT count(*) FROM measurements WHERE device_id = $1"
+        assert await conn.fetchval(count, queued) == stored[0]
+        assert await _derived(conn, queued) == {"latest": [], "hourly": [], "daily": []}
+        folded = 0
+        for i, batch in enumerate(batches[1:], 1):
+            assert await _call(conn, "queue_measurements", queued, batch) == stored[i]
+            if i % 7 == 0:  # several batches per fold, folded onto rows folded before
+                folded += await _fold(conn)
+        folded += await _fold(conn)
+        assert folded == sum(stored) == await conn.fetchval(count, queued)
+        assert await conn.fetchval("SELECT count(*) FROM rollup_queue") == 0
+        expected = await _derived(conn, stored_at_once)
+        assert await _derived(conn, queued) == expected
+        # Local days of the city, DST days included, counted here from the raw rows.
+        amsterdam = ZoneInfo("Europe/Amsterdam")
+        days: Counter[tuple[int, int, date]] = Counter()
+        for r in await conn.fetch(
+            "SELECT quantity_id, sensor, time FROM measurements WHERE device_id = $1", queued
+        ):
+            days[(r["quantity_id"], r["sensor"], r["time"].astimezone(amsterdam).date())] += 1
+        assert {r[:3]: r[3] for r in expected["daily"]} == days
+        assert {date(2025, 3, 30), date(2025, 10, 26)} <= {day for _, _, day in days}
+        # And the rollups recomputed from the raw rows are the same again.
+        await conn.execute(
+            "SELECT rebuild_rollups($1, $2)", WINDOWS[0], datetime(2026, 1, 1, tzinfo=UTC)
+        )
+        assert await _derived(conn, queued) == expected
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_folds_take_each_queued_batch_exactly_once(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        devices = [await _device(conn, f"00000000000B{n:04X}") for n in range(20)]
+    rng = random.Random(11)
+    batches = [(rng.choice(devices), batch) for batch in _batches(seed=5, count=400)]
+    stored = 0
+
+    async def produce(part: Sequence[tuple[int, list[Point]]]) -> None:
+        nonlocal stored
+        for device_id, batch in part:
+            async with pool.acquire() as conn:
+                stored += await _call(conn, "queue_measurements", device_id, batch)
+
+    # Two folds starting together over many queued batches.
+    await produce(batches[:200])
+    folded = await asyncio.gather(_fold(pool), _fold(pool))
+    assert sum(folded) == stored
+
+    async def fold_until(index: int, done: Callable[[], bool]) -> None:
+        while True:
+            finished = done()
+            folded[index] += await _fold(pool)
+            if finished:
+                return
+
+    # Two folds looping while batches keep being committed.
+    producing = asyncio.create_task(produce(batches[200:]))
+    await asyncio.gather(fold_until(0, producing.done), fold_until(1, producing.done), producing)
+    assert sum(folded) == stored
+    assert await pool.fetchval("SELECT count(*) FROM rollup_queue") == 0
+    # Every rollup row equal to the same aggregate computed from the raw rows.
+    for table, column, bucket in (
+        ("rollup_hourly", "hour", "date_trunc('hour', m.time, 'UTC')"),
+        ("rollup_daily", "day", "(m.time AT TIME ZONE 'Europe/Amsterdam')::date"),
+    ):
+        differing = await pool.fetchval(
+            f"""
+            WITH raw AS (
+                SELECT m.device_id, m.quantity_id, m.sensor, {bucket} AS bucket,
+                       count(*) AS count, sum(rollup_addend(q.aggregation, m.value)) AS sum,
+                       min(m.value) AS min, max(m.value) AS max, max(m.time) AS last_time,
+                       (array_agg(m.value ORDER BY m.time DESC))[1] AS last_value
+                FROM measurements m JOIN quantities q ON q.id = m.quantity_id
+                GROUP BY 1, 2, 3, 4
+            ),
+            rolled AS (
+                SELECT device_id, quantity_id, sensor, {column} AS bucket,
+                       count, sum, min, max, last_time, last_value FROM {table}
+            )
+            SELECT count(*) FROM (
+                (SELECT * FROM raw EXCEPT ALL SELECT * FROM rolled)
+                UNION ALL (SELECT * FROM rolled EXCEPT ALL SELECT * FROM raw)
+            ) AS d
+            """
+        )
+        assert differing == 0, table
+    assert await pool.fetchval("SELECT sum(count) FROM rollup_hourly") == stored
+    assert await pool.fetchval("SELECT sum(count) FROM rollup_daily") == stored
+
+
+def _hour(row: Sequence[Any]) -> tuple[Any, ...]:
+    """count, sum, min, max, last_time, last_value of a rollup row."""
+    return tuple(row[3:])
+
+
+async def test_rebuild_folds_the_queue_and_does_not_count_it_twice(db_url: str) -> None:
+    t = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
+    m = timedelta(minutes=1)
+    conn = await asyncpg.connect(db_url)
+    try:
+        device = await _device(conn, "0000000000000C01")
+        await _call(conn, "store_measurements", device, [("air_temperature", 0, t, 30.0)])
+        later = [("air_temperature", 0, t + 10 * m, 10.0), ("air_temperature", 0, t + 40 * m, 20.0)]
+        await _call(conn, "queue_measurements", device, later)
+        await conn.execute("SELECT rebuild_rollups($1, $2)", t, t + 60 * m)
+        expected = (3, 60.0, 10.0, 30.0, t + 40 * m, 20.0)
+        derived = await _derived(conn, device)
+        assert [_hour(r) for r in derived["hourly"]] == [expected]
+        assert [_hour(r) for r in derived["daily"]] == [expected]
+        assert derived["latest"][0][2:] == (t + 40 * m, 20.0)
+        assert await _fold(conn) == 0
+        assert await _derived(conn, device) == derived
+    finally:
+        await conn.close()
+
+
+async def _eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s}s")
+        await asyncio.sleep(0.02)
+
+
+async def test_rebuild_leaves_out_what_is_queued_after_its_fold(db_url: str) -> None:
+    """A batch committed while a rebuild runs is added by the next fold, not by the rebuild too."""
+    t = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
+    m = timedelta(minutes=1)
+    conns = [await asyncpg.connect(db_url) for _ in range(3)]
+    writing, locking, rebuilding = conns
+    try:
+        device = await _device(writing, "0000000000000C02")
+        await _call(writing, "store_measurements", device, [("air_temperature", 0, t, 1.0)])
+        await _call(writing, "queue_measurements", device, [("air_temperature", 0, t + m, 2.0)])
+        # Hold the queued row so that the rebuild's fold waits on it...
+        lock = locking.transaction()
+        await lock.start()
+        await locking.execute("SELECT FROM rollup_queue FOR UPDATE")
+        rebuild = asyncio.create_task(
+            rebuilding.execute("SELECT rebuild_rollups($1, $2)", t, t + 60 * m)
+        )
+        pid = rebuilding.get_server_pid()
+        waits = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
+        await _eventually(lambda: writing.fetchval(waits, pid))
+        # ...while another batch commits after that fold began.
+        await _call(writing, "queue_measurements", device, [("air_temperature", 0, t + 2 * m, 4.0)])
+        await lock.rollback()
+        await rebuild
+        assert await writing.fetchval("SELECT count(*) FROM rollup_queue") == 1
+        rebuilt = await _derived(writing, device)
+        assert [_hour(r) for r in rebuilt["hourly"]] == [(2, 3.0, 1.0, 2.0, t + m, 2.0)]
+        assert await _fold(writing) == 1
+        folded = await _derived(writing, device)
+        assert [_hour(r) for r in folded["hourly"]] == [(3, 7.0, 1.0, 4.0, t + 2 * m, 4.0)]
+        assert [_hour(r) for r in folded["daily"]] == [(3, 7.0, 1.0, 4.0, t + 2 * m, 4.0)]
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+async def test_city_time_zone_change_with_queued_measurements(db_url: str) -> None:
+    late = datetime(2025, 6, 2, 23, 30, tzinfo=UTC)  # 3 June 01:30 in Amsterdam
+    conn = await asyncpg.connect(db_url)
+    try:
+        device = await _device(conn, "0000000000000C03")
+        noon = late - timedelta(hours=12)
+        await _call(conn, "store_measurements", device, [("people_count", 0, noon, 3.0)])
+        await _call(conn, "queue_measurements", device, [("people_count", 0, late, 4.0)])
+        await conn.execute("SELECT set_city_timezone('UTC')")
+        assert await _fold(conn) == 0
+        daily = (await _derived(conn, device))["daily"]
+        assert [(r[2], r[3], r[4]) for r in daily] == [(late.date(), 2, 7.0)]
+    finally:
+        await conn.close()
+
+
+T = datetime(2025, 3, 14, 8, 0, tzinfo=UTC)
+
+
+def _uplink(key: str, at: datetime, temperature: float) -> DecodedUplink:
+    uplink = Uplink(key, "70B3D57ED0061A2B", at, 2, 1, b"\x01", radio=Radio())
+    return DecodedUplink(
+        uplink, "t", "cayenne_lpp", "1.0.0", (Measurement("air_temperature", temperature),)
+    )
+
+
+def _sample(metrics: Metrics, name: str) -> float | None:
+    value: float | None = metrics.registry.get_sample_value(name)
+    return value
+
+
+async def test_the_fold_loop_folds_after_each_commit_and_at_stop(pool: asyncpg.Pool) -> None:
+    writer = await Writer.connect(pool)
+    await writer.write([_uplink("left", T, 18.0)], [])  # queued by a process that stopped
+    metrics = Metrics()
+    folding = Folding(writer, metrics)
+    folding.start()
+    await _eventually(lambda: pool.fetchval("SELECT count(*) = 1 FROM latest"))
+    folding.committed(await writer.write([_uplink("new", T + timedelta(minutes=10), 20.5)], []))
+
+    async def newest() -> bool:
+        return await pool.fetchval("SELECT value FROM latest") == 20.5  # type: ignore[no-any-return]
+
+    await _eventually(newest)  # right after the commit, not only at stop
+    folding.committed(await writer.write([_uplink("last", T + timedelta(minutes=5), 19.0)], []))
+    await folding.close()  # folds what the last batch queued
+    row = await pool.fetchrow("SELECT count, sum, min, max FROM rollup_hourly")
+    assert tuple(row) == (3, 57.5, 18.0, 20.5)
+    assert await pool.fetchval("SELECT count(*) FROM rollup_queue") == 0
+    assert _sample(metrics, "meetnet_ingest_measurements_folded_total") == 3
+    assert _sample(metrics, "meetnet_ingest_fold_pending_batches") == 0
+    assert _sample(metrics, "meetnet_ingest_fold_seconds_count") >= 2  # type: ignore[operator]
+    assert _sample(metrics, "meetnet_ingest_fold_retries_total") == 0
+
+
+async def test_under_load_one_fold_covers_many_commits(pool: asyncpg.Pool) -> None:
+    writer = await Writer.connect(pool)
+    metrics = Metrics()
+    folding = Folding(writer, metrics, interval_s=3600)
+    folding.start()  # folds at once (nothing queued), then not before an hour has passed...
+
+    async def startup_fold_done() -> bool:
+        return _sample(metrics, "meetnet_ingest_fold_seconds_count") == 1
+
+    await _eventually(startup_fold_done)
+    for minute in range(5):
+        at = T + timedelta(minutes=minute)
+        folding.committed(await writer.write([_uplink(f"k{minute}", at, 20.0 + minute)], []))
+    assert _sample(metrics, "meetnet_ingest_fold_pending_batches") == 5
+    started = time.monotonic()
+    await folding.close()  # ...except at stop, which does not wait
+    assert time.monotonic() - started < 10
+    assert _sample(metrics, "meetnet_ingest_fold_seconds_count") == 2
+    assert _sample(metrics, "meetnet_ingest_measurements_folded_total") == 5
+    assert _sample(metrics, "meetnet_ingest_fold_pending_batches") == 0
+    row = await pool.fetchrow("SELECT count, sum, last_value FROM rollup_hourly")
+    assert tuple(row) == (5, 110.0, 24.0)
+
+
+async def test_the_fold_loop_retries_after_losing_its_connection(
+    pool: asyncpg.Pool, db_url: str
+) -> None:
+    writer = await Writer.connect(pool)
+    result = await writer.write([_uplink("k", T, 21.0)], [])
+    admin = await asyncpg.connect(db_url)
+    locker = await asyncpg.connect(db_url)
+    metrics = Metrics()
+    folding = Folding(writer, metrics)
+    try:
+        lock = locker.transaction()
+        await lock.start()
+        await locker.execute("LOCK TABLE rollup_queue")
+        folding.start()
+        folding.committed(result)
+        waiting = (
+            "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT fold_rollups()' "
+            "AND wait_event_type = 'Lock'"
+        )
+        await _eventually(lambda: admin.fetchval(f"SELECT EXISTS ({waiting})"))
+        await admin.execute(f"SELECT pg_terminate_backend(pid) FROM ({waiting}) AS w")
+
+        async def retried() -> bool:
+            return _sample(metrics, "meetnet_ingest_fold_retries_total") == 1
+
+        await _eventually(retried)
+        assert await admin.fetchval("SELECT count(*) FROM latest") == 0
+        await lock.rollback()
+        await _eventually(lambda: admin.fetchval("SELECT count(*) = 1 FROM latest"))
+        await folding.close()
+        assert tuple(await admin.fetchrow("SELECT time, value FROM latest")) == (T, 21.0)
+        assert _sample(metrics, "meetnet_ingest_measurements_folded_total") == 1
+        assert _sample(metrics, "meetnet_ingest_fold_pending_batches") == 0
+    finally:
+        await folding.close()
+        await admin.close()
+        await locker.close()
