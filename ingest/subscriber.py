@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 _PUBACK = struct.Struct("!BBH")  # MQTT 3.1.1 §3.4 / 5.0 §3.4: 0x40, length 2, packet id
 # Packets read per wake-up of the network thread before it sends what is queued (PUBACKs).
 _READ_BURST = 256
+_RECEIVE_SIZE = 65536  # bytes per read from the socket
 # CONNACK codes meaning "speak 3.1.1 to me": MQTT 5 0x84, MQTT 3.1.1 return code 1.
 _UNSUPPORTED_PROTOCOL = {0x84, 1}
 
@@ -45,14 +46,19 @@ class _Client(mqtt.Client):
     """
 
     receive: Callable[[str, bytes, int, int], None] | None = None
+    # Bytes read from the socket and not yet handed to paho's packet reader.
+    _received: bytes = b""
+    _received_pos: int = 0
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        """Read what the socket holds, up to `_READ_BURST` packets per wake-up.
+        """Read what the socket holds, `_READ_BURST` packets or more per wake-up.
 
         paho reads one packet per select() unless QoS 2 messages are in flight, which for a
-        stream of QoS 1 messages costs a select() and a pass of its loop per message.
+        stream of QoS 1 messages costs a select() and a pass of its loop per message. Reading
+        goes on past the burst until `_received` is empty: select() cannot see those bytes.
         """
-        for _ in range(_READ_BURST):
+        read = 0
+        while read < _READ_BURST or self._received_pos < len(self._received):
             if self._sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
             rc = self._packet_read()
@@ -60,7 +66,27 @@ class _Client(mqtt.Client):
                 return self._loop_rc_handle(rc)
             if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
                 break
+            read += 1
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        """paho reads a packet in three or more pieces (type, each length byte, the rest); serve
+        them from one large read instead of a system call each."""
+        data, pos = self._received, self._received_pos
+        if pos >= len(data):
+            data = super()._sock_recv(_RECEIVE_SIZE)  # raises BlockingIOError when empty
+            pos = 0
+            if not data:  # the broker closed the connection
+                self._received, self._received_pos = b"", 0
+                return data
+        piece = data[pos : pos + bufsize]
+        self._received, self._received_pos = data, pos + len(piece)
+        return piece
+
+    def _sock_close(self) -> None:
+        # What the old connection left unread must never reach the next one's packet reader.
+        self._received, self._received_pos = b"", 0
+        super()._sock_close()
 
     def _handle_publish(self) -> MQTTErrorCode:
         receive = self.receive

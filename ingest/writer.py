@@ -223,21 +223,22 @@ class Writer:
         await conn.copy_records_to_table("uplink_stage", records=records)
         rows = await conn.fetch(_INSERT_UPLINKS)
         new_keys = {r["idempotency_key"] for r in rows}
-        points: dict[tuple[int, int, int, datetime], float] = {}
+        # A value repeated within the batch (same device, quantity, sensor and time) is stored
+        # once, the first one, by the insert's ON CONFLICT DO NOTHING.
+        points: list[tuple[int, int, int, datetime, float]] = []
+        add = points.append
         quantity_ids = self._quantity_ids
         for item in items:
-            if item.uplink.idempotency_key not in new_keys:
+            uplink = item.uplink
+            if uplink.idempotency_key not in new_keys:
                 continue
-            device_id = device_ids[item.uplink.dev_eui]
-            received_at = item.uplink.received_at
+            device_id = device_ids[uplink.dev_eui]
+            received_at = uplink.received_at
             for m in item.measurements:
-                key = (device_id, quantity_ids[m.quantity], m.sensor, m.time or received_at)
-                points.setdefault(key, m.value)
+                add((device_id, quantity_ids[m.quantity], m.sensor, m.time or received_at, m.value))
         stored = 0
         if points:
-            await conn.copy_records_to_table(
-                "measurement_stage", records=[(*key, value) for key, value in points.items()]
-            )
+            await conn.copy_records_to_table("measurement_stage", records=points)
             stored = await conn.fetchval(_QUEUE_STAGED_MEASUREMENTS)
         return len(new_keys), len(batch) - len(new_keys), int(stored)
 

@@ -76,3 +76,21 @@ async def test_plain_and_property_carrying_messages_arrive_alike(broker: Broker)
         assert got == sorted((t, b, q) for t, b, q, _ in sent), protocol
         assert all(type(m.payload) is bytes for m in received)
         assert all(m.mid > 0 for m in received if m.qos == 1)
+
+
+async def test_messages_straddling_socket_reads_arrive_whole_and_in_order(broker: Broker) -> None:
+    """The network thread reads 64 KiB at a time and cuts packets out of that: packets smaller
+    than a byte of length field, larger than a read, and split across reads all come out whole."""
+    app = f"sub-{uuid.uuid4().hex[:8]}"
+    settings = IngestSettings(
+        mqtt_url=broker.url,
+        mqtt_client_id=app,
+        mqtt_topics=[f"v3/{app}/devices/+/up"],
+        metrics_port=0,
+    )
+    sizes = [0, 1, 126, 127, 128, 16_383, 16_384, 65_535, 65_536, 65_537, 150_000] * 3
+    sizes += [(i * 7_919) % 70_000 for i in range(300)]
+    topic = f"v3/{app}/devices/one/up"
+    sent = [(topic, bytes([i % 251]) * size, 1, False) for i, size in enumerate(sizes)]
+    received = await _receive(settings, sent)
+    assert [m.payload for m in received] == [body for _, body, _, _ in sent]
