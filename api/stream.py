@@ -3,8 +3,9 @@
 queue_measurements (migrations/0040, under ingest and store_measurements) sends each committed
 batch on the PostgreSQL channel `meetnet_measurements`; one listening connection per API process,
 opened with the first client, hands every measurement to the queues of the clients whose filter
-it passes. A client that does not keep up loses its stream (told by an `overflow` event) rather
-than slowing the others.
+it passes. Measurements are sent on the channel only while such a connection exists, so a
+stream starts with the first batch that began after it listened. A client that does not keep up
+loses its stream (told by an `overflow` event) rather than slowing the others.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import orjson
 logger = logging.getLogger(__name__)
 
 CHANNEL = "meetnet_measurements"
+LISTENER_NAME = "meetnet-stream"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RECONNECT_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -81,7 +83,10 @@ class Broadcaster:
         while True:
             conn = None
             try:
-                conn = await asyncpg.connect(self._dsn)
+                # The name tells queue_measurements (migrations/0040) that someone listens.
+                conn = await asyncpg.connect(
+                    self._dsn, server_settings={"application_name": LISTENER_NAME}
+                )
                 await conn.add_listener(CHANNEL, self._deliver)
                 self._listening.set()
                 attempt = 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
+import asyncpg
 import uvicorn
 from pydantic import SecretStr
 
 from api.app import create_app
 from api.settings import ApiSettings
+from api.stream import CHANNEL, LISTENER_NAME
 from tests.api.helpers import _store, utc
 from tests.conftest import free_port
 
@@ -67,3 +69,38 @@ async def test_client_receives_a_value_stored_after_it_connected(db_url: str) ->
         server.should_exit = True
         async with asyncio.timeout(10):
             await serving
+
+
+async def test_measurements_are_sent_on_the_channel_only_while_the_stream_listens(
+    db_url: str,
+) -> None:
+    """queue_measurements builds the NOTIFY payloads only when a session named like the API's
+    listener is connected to the database; any other listener hears nothing."""
+    heard: list[str] = []
+    arrived = asyncio.Event()
+
+    def hear(*args: object) -> None:
+        heard.append(str(args[3]))
+        arrived.set()
+
+    plain = await asyncpg.connect(db_url)
+    await plain.add_listener(CHANNEL, hear)
+    try:
+        await _store(
+            db_url, "70B3D5E75E000001", "air_temperature", [(utc("2026-03-01T10:00:00Z"), 1.5)]
+        )
+        await asyncio.sleep(0.2)
+        assert heard == []
+        named = await asyncpg.connect(db_url, server_settings={"application_name": LISTENER_NAME})
+        try:
+            await _store(
+                db_url, "70B3D5E75E000001", "air_temperature", [(utc("2026-03-01T10:05:00Z"), 2.5)]
+            )
+            await asyncio.wait_for(arrived.wait(), 5)
+        finally:
+            await named.close()
+        assert json.loads(heard[0]) == [
+            ["70B3D5E75E000001", "air_temperature", 0, 1772359500000000, 2.5]
+        ]
+    finally:
+        await plain.close()
