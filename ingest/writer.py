@@ -61,8 +61,9 @@ RETURNING id, dev_eui, first_seen_at, last_seen_at
 
 # A batch's uplinks and measurements reach the server by binary COPY into these session-local
 # staging tables, emptied at every commit: COPY costs this process less than half the CPU of
-# encoding the same rows as `unnest` arrays (bench: 5 against 13 us per uplink). Created in each
-# transaction if missing, so a pooler that hands out server sessions per transaction works too.
+# encoding the same rows as `unnest` arrays (measured on batches of 500: 5 against 13 us per
+# uplink). Created in each transaction if missing (a no-op once they exist), so that any
+# connection the pool hands out can take a batch.
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS uplink_stage (
     received_at timestamptz, idempotency_key text, device_id integer, f_port integer,
@@ -91,6 +92,7 @@ SELECT queue_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timesta
                           $5::float8[])
 """
 
+# The same for the measurements staged by COPY.
 _QUEUE_STAGED_MEASUREMENTS = """
 SELECT queue_measurements(array_agg(device_id), array_agg(quantity_id), array_agg(sensor),
                           array_agg(time), array_agg(value))
