@@ -29,6 +29,8 @@ class Skipped:
 
 Outcome = DecodedUplink | DeadLetter | Skipped | DeviceEvent
 
+_SELECTIONS_KEPT = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class Pipeline:
@@ -42,6 +44,7 @@ class Pipeline:
     rules: Rules = RULES
     # Selections of uplinks without a network-decoded object, which depend only on the key
     # (registered decoder, model, device profile): the same few keys come again and again.
+    # Emptied when it holds _SELECTIONS_KEPT.
     _selections: dict[tuple[str | None, str | None, str | None], Selection] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -126,7 +129,6 @@ def _state(decoded: Decoded) -> str | None:
     return orjson.dumps(state, default=str).decode()
 
 
-_SELECTIONS_KEPT = 10_000
 # measurements.sensor is a smallint.
 _MAX_SENSOR = 32767
 

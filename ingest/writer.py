@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 import asyncpg
 
@@ -150,8 +151,7 @@ class _KnownDevice:
     last_seen: datetime
 
 
-def _received_at(u: Uplink) -> datetime:
-    return u.received_at
+_RECEIVED_AT = attrgetter("received_at")
 
 
 def _attributes(u: Uplink) -> tuple[object, ...]:
@@ -254,14 +254,14 @@ class Writer:
         for uplink in uplinks:
             merged.setdefault(uplink.dev_eui, []).append(uplink)
         ids: dict[str, int] = {}
-        stale: list[str] = []
+        stale: dict[str, tuple[Uplink, datetime]] = {}  # newest uplink, oldest reception
         for eui, seen in merged.items():
             known = learned.get(eui) or self._devices.get(eui)
             if len(seen) == 1:  # the common case: one uplink of the device in the batch
                 newest = seen[0]
                 oldest = newest.received_at
             else:
-                newest = max(seen, key=_received_at)
+                newest = max(seen, key=_RECEIVED_AT)
                 oldest = min(u.received_at for u in seen)
             if (
                 known is not None
@@ -271,16 +271,16 @@ class Writer:
             ):
                 ids[eui] = known.id
             else:
-                stale.append(eui)
+                stale[eui] = (newest, oldest)
         if not stale:
             return ids
         # Sorted so concurrent ingest processes lock device rows in the same order.
-        stale.sort()
-        newest_of = [max(merged[e], key=_received_at) for e in stale]
-        oldest_of = [min(u.received_at for u in merged[e]) for e in stale]
+        euis = sorted(stale)
+        newest_of = [stale[e][0] for e in euis]
+        oldest_of = [stale[e][1] for e in euis]
         rows = await conn.fetch(
             _UPSERT_DEVICES,
-            stale,
+            euis,
             [u.device_name for u in newest_of],
             [u.application_id for u in newest_of],
             [u.model for u in newest_of],
@@ -291,7 +291,7 @@ class Writer:
             [u.device_profile for u in newest_of],
         )
         by_eui = {r["dev_eui"]: r for r in rows}
-        for eui, newest in zip(stale, newest_of, strict=True):
+        for eui, newest in zip(euis, newest_of, strict=True):
             row = by_eui[eui]
             ids[eui] = row["id"]
             learned[eui] = _KnownDevice(
