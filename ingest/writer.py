@@ -93,12 +93,9 @@ SELECT queue_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timesta
                           $5::float8[])
 """
 
-# The same for the measurements staged by COPY.
-_QUEUE_STAGED_MEASUREMENTS = """
-SELECT queue_measurements(array_agg(device_id), array_agg(quantity_id), array_agg(sensor),
-                          array_agg(time), array_agg(value))
-FROM measurement_stage
-"""
+# The same for the measurements staged by COPY, without ON CONFLICT unless a key exists already
+# (migrations/0043).
+_QUEUE_STAGED_MEASUREMENTS = "SELECT queue_staged_measurements()"
 
 # Applies everything queued to latest and the rollups; returns how many measurements.
 _FOLD_ROLLUPS = "SELECT fold_rollups()"

@@ -74,7 +74,7 @@ async def test_client_receives_a_value_stored_after_it_connected(db_url: str) ->
 async def test_measurements_are_sent_on_the_channel_only_while_the_stream_listens(
     db_url: str,
 ) -> None:
-    """queue_measurements builds the NOTIFY payloads only when a session named like the API's
+    """announce_measurements builds the NOTIFY payloads only when a session named like the API's
     listener is connected to the database; any other listener hears nothing."""
     heard: list[str] = []
     arrived = asyncio.Event()

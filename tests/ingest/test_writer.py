@@ -49,6 +49,54 @@ async def test_duplicate_delivery_creates_no_second_row(pool: asyncpg.Pool) -> N
     assert await pool.fetchval("SELECT count(*) FROM devices") == 1
 
 
+async def test_a_measurement_stored_already_under_another_uplink_is_not_stored_twice(
+    pool: asyncpg.Pool,
+) -> None:
+    """The batch's plain insert meets an existing key, falls back to ON CONFLICT DO NOTHING:
+    the other rows of the batch are still stored and folded, the existing one counted once."""
+    writer = await Writer.connect(pool)
+    await writer.write([_uplink("first", T0, 20.5)], [])
+    # Another uplink of the same device at the same time (one frame reaching us under two
+    # keys), in a batch with a new value of another device and a value repeated in the batch.
+    batch = [
+        _uplink("second", T0, 99.0),
+        _uplink("other", T0, 18.0, eui="70B3D57ED0061A2C"),
+        _uplink("later", T0 + timedelta(minutes=5), 21.0),
+        _uplink("later-again", T0 + timedelta(minutes=5), 22.0),
+    ]
+    result = await writer.write(batch, [])
+    assert result == WriteResult(uplinks=4, duplicates=0, measurements=2)
+    assert await writer.fold() == 3
+    rows = await pool.fetch(
+        "SELECT d.dev_eui, m.time, m.value FROM measurements m JOIN devices d ON d.id = m.device_id"
+        " ORDER BY 1, 2"
+    )
+    assert [tuple(r) for r in rows] == [
+        (EUI, T0, 20.5),
+        (EUI, T0 + timedelta(minutes=5), 21.0),
+        ("70B3D57ED0061A2C", T0, 18.0),
+    ]
+    hourly = await pool.fetch(
+        "SELECT d.dev_eui, r.count, r.sum, r.last_value FROM rollup_hourly r"
+        " JOIN devices d ON d.id = r.device_id ORDER BY 1"
+    )
+    assert [tuple(r) for r in hourly] == [(EUI, 2, 41.5, 21.0), ("70B3D57ED0061A2C", 1, 18.0, 18.0)]
+
+
+async def test_a_batch_of_new_keys_takes_the_plain_insert(pool: asyncpg.Pool) -> None:
+    """Several new measurements of several devices: all stored, queued and folded once."""
+    writer = await Writer.connect(pool)
+    batch = [
+        _uplink(f"k{i}", T0 + timedelta(minutes=i), float(i), eui=f"70B3D57ED0061A{i:02X}")
+        for i in range(6)
+    ]
+    assert await writer.write(batch, []) == WriteResult(uplinks=6, duplicates=0, measurements=6)
+    assert await pool.fetchval("SELECT count(*) FROM rollup_queue") == 1
+    assert await writer.fold() == 6
+    values = await pool.fetch("SELECT value FROM latest ORDER BY value")
+    assert [r["value"] for r in values] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
 async def test_latest_follows_measurement_time_not_arrival(pool: asyncpg.Pool) -> None:
     writer = await Writer.connect(pool)
     await writer.write([_uplink("new", T0 + timedelta(minutes=10), 21.0)], [])
