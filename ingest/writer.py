@@ -1,10 +1,10 @@
 """Writes a batch of outcomes to PostgreSQL in one transaction.
 
-Uplinks and measurements go in by binary COPY into staging tables and from there with
-`ON CONFLICT`, so a re-delivered message changes nothing: its uplink key exists already, and
-measurements are written only for uplinks new in this batch. They are queued in the same
-transaction; `fold` applies the queue to latest and the rollups in a short transaction of its
-own (migrations/0040).
+Uplinks and measurements go in by binary COPY into staging tables and from there by a plain
+INSERT, or `ON CONFLICT DO NOTHING` when a key exists already (migrations/0043), so a
+re-delivered message changes nothing: its uplink key exists already, and measurements are
+written only for uplinks new in this batch. They are queued in the same transaction; `fold`
+applies the queue to latest and the rollups in a short transaction of its own (migrations/0040).
 """
 
 from __future__ import annotations
@@ -78,14 +78,8 @@ CREATE TEMP TABLE IF NOT EXISTS measurement_stage (
 ) ON COMMIT DELETE ROWS
 """
 
-_INSERT_UPLINKS = """
-INSERT INTO uplinks (received_at, idempotency_key, device_id, f_port, f_cnt, payload, rssi, snr,
-                     spreading_factor, frequency, gateway_count, topic, decoder, decoder_version,
-                     decode_error, state)
-SELECT * FROM uplink_stage
-ON CONFLICT DO NOTHING
-RETURNING idempotency_key
-"""
+# NULL when every staged uplink was new, else the keys of those that were (migrations/0043).
+_INSERT_UPLINKS = "SELECT insert_staged_uplinks()"
 
 # Inserts the new measurements and queues them for the fold (migrations/0040).
 _QUEUE_MEASUREMENTS = """
@@ -220,16 +214,16 @@ class Writer:
                  i.state_json)
             )  # fmt: skip
         await conn.copy_records_to_table("uplink_stage", records=records)
-        rows = await conn.fetch(_INSERT_UPLINKS)
-        new_keys = {r["idempotency_key"] for r in rows}
+        inserted = await conn.fetchval(_INSERT_UPLINKS)
+        new_keys = None if inserted is None else set(inserted)
         # A value repeated within the batch (same device, quantity, sensor and time) is stored
-        # once, the first one, by the insert's ON CONFLICT DO NOTHING.
+        # once, the first one, by the ON CONFLICT DO NOTHING the insert then falls back to.
         points: list[tuple[int, int, int, datetime, float]] = []
         add = points.append
         quantity_ids = self._quantity_ids
         for item in items:
             uplink = item.uplink
-            if uplink.idempotency_key not in new_keys:
+            if new_keys is not None and uplink.idempotency_key not in new_keys:
                 continue
             device_id = device_ids[uplink.dev_eui]
             received_at = uplink.received_at
@@ -239,7 +233,8 @@ class Writer:
         if points:
             await conn.copy_records_to_table("measurement_stage", records=points)
             stored = await conn.fetchval(_QUEUE_STAGED_MEASUREMENTS)
-        return len(new_keys), len(batch) - len(new_keys), int(stored)
+        new = len(items) if new_keys is None else len(new_keys)
+        return new, len(batch) - new, int(stored)
 
     async def _upsert_devices(
         self,

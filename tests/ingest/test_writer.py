@@ -49,6 +49,23 @@ async def test_duplicate_delivery_creates_no_second_row(pool: asyncpg.Pool) -> N
     assert await pool.fetchval("SELECT count(*) FROM devices") == 1
 
 
+async def test_a_batch_mixing_a_redelivered_uplink_with_new_ones_stores_only_the_new(
+    pool: asyncpg.Pool,
+) -> None:
+    writer = await Writer.connect(pool)
+    await writer.write([_uplink("k2", T0 + timedelta(minutes=2), 20.5)], [])
+    batch = [
+        _uplink("k1", T0, 19.0),
+        _uplink("k2", T0 + timedelta(minutes=2), 20.5),
+        _uplink("k3", T0 + timedelta(minutes=3), 21.0),
+    ]
+    assert await writer.write(batch, []) == WriteResult(uplinks=2, duplicates=1, measurements=2)
+    keys = await pool.fetch("SELECT idempotency_key FROM uplinks ORDER BY 1")
+    assert [r["idempotency_key"] for r in keys] == ["k1", "k2", "k3"]
+    assert await writer.fold() == 3
+    assert await pool.fetchval("SELECT sum(count) FROM rollup_hourly") == 3
+
+
 async def test_a_measurement_stored_already_under_another_uplink_is_not_stored_twice(
     pool: asyncpg.Pool,
 ) -> None:
