@@ -343,7 +343,7 @@ def run_ingest(
             if os.environ.get("BENCH_PROFILE"):  # py-spy's raw stacks of the steady drain
                 spy = Path(sys.executable).parent / "py-spy"
                 profile = os.environ["BENCH_PROFILE"]
-                args = ["record", "-r", "250", "-f", "raw", "-d", "6", "-o", profile]
+                args = ["record", "-r", "250", "-f", "raw", "-d", "6", "--gil", "-o", profile]
                 subprocess.Popen([str(spy), *args, "--pid", str(ingest.pid)])
         else:
             ingest = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
