@@ -1,5 +1,5 @@
 """The database's cost of ingest batches: latest and rollups kept in the batch (0010) against
-queued and folded after the commit (0040), in one run.
+queued and folded after the commit (0040, 0042), in one run.
 
     .venv/bin/python bench/fold.py --batches 200 --rounds 3
 
@@ -20,8 +20,9 @@ loop 1 s     the same, with the folds started at most once a second, as in `meet
 Per variant: the batch transaction's time (what the subscriber waits for), the wall time per
 batch including the folds, the CPU time of the database's backends per uplink, PostgreSQL's WAL
 bytes per uplink (server-wide: keep the server otherwise idle) and the rows written to latest,
-rollup_hourly and rollup_daily per uplink. Rounds alternate the variants; medians are printed,
-with ratios against the synchronous baseline.
+rollup_hourly and rollup_daily per uplink, and the CPU time of the folds themselves per
+measurement folded (of the backend running `fold_rollups`; the baseline does not fold). Rounds
+alternate the variants; medians are printed, with ratios against the synchronous baseline.
 
 Needs PostgreSQL (MEETNET_TEST_DATABASE_URL, default the local server).
 """
@@ -40,6 +41,7 @@ import re
 import statistics
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -81,6 +83,25 @@ $$
 """
 
 
+class MeteredWriter(Writer):
+    """A Writer that adds up the database CPU time of its folds and the measurements they fold."""
+
+    def __init__(self, pool: asyncpg.Pool, quantity_ids: Mapping[str, int]) -> None:
+        super().__init__(pool, quantity_ids)
+        self._folding_pool = pool
+        self.fold_cpu_s = 0.0
+        self.folded = 0
+
+    async def fold(self) -> int:
+        async with self._folding_pool.acquire() as conn:  # Writer.fold's statement, on a known pid
+            pid = conn.get_server_pid()
+            cpu = on_cpu_s(pid)
+            folded = int(await conn.fetchval("SELECT fold_rollups()"))
+            self.fold_cpu_s += on_cpu_s(pid) - cpu
+        self.folded += folded
+        return folded
+
+
 def batches(count: int, size: int) -> list[list[DecodedUplink]]:
     out = []
     for b in range(count):
@@ -110,6 +131,11 @@ def restore_0010(migration: str) -> str:
 async def wal_lsn(conn: asyncpg.Connection) -> int:
     lsn = await conn.fetchval("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn")
     return int(lsn)
+
+
+def on_cpu_s(pid: int) -> float:
+    """Seconds this process has run on a CPU, to the nanosecond (Linux /proc schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
 
 
 def cpu_s(pids: list[int]) -> float:
@@ -169,7 +195,8 @@ async def _measure(
     work: list[list[DecodedUplink]],
     writers: int,
 ) -> dict[str, float]:
-    writer = await Writer.connect(pool)
+    writer = await MeteredWriter.connect(pool)
+    assert isinstance(writer, MeteredWriter)
     folding = Folding(writer, Metrics(), interval_s=0 if variant == "loop 0 s" else INTERVAL_S)
     commits: list[float] = []
     backends = [
@@ -210,6 +237,7 @@ async def _measure(
         "us_per_uplink": wall / uplinks * 1e6,
         "pg_cpu_us_per_uplink": cpu / uplinks * 1e6,
         "wal_bytes_per_uplink": wal / uplinks,
+        "fold_cpu_us_per_measurement": writer.fold_cpu_s / max(writer.folded, 1) * 1e6,
     }
 
 
@@ -221,6 +249,7 @@ COLUMNS = (
     ("pg_cpu_us_per_uplink", "PG CPU µs/uplink"),
     ("wal_bytes_per_uplink", "WAL B/uplink"),
     ("derived_rows_per_uplink", "derived rows/uplink"),
+    ("fold_cpu_us_per_measurement", "fold CPU µs/meas."),
 )
 
 
@@ -252,6 +281,9 @@ def main() -> None:
         cells = []
         for key, _ in COLUMNS:
             value = median[variant][key]
+            if key == "fold_cpu_us_per_measurement":  # the baseline does not fold: no ratio
+                cells.append(("-" if variant == "synchronous" else f"{value:.2f}").rjust(21))
+                continue
             ratio = "" if variant == "synchronous" else f" ({value / base[key]:.2f}x)"
             cells.append(f"{value:.1f}{ratio}".rjust(21))
         print(f"{variant:12}" + "".join(cells))

@@ -4,8 +4,8 @@ A batch's transaction only inserts its measurements and queues them (migrations/
 applies the queue in a short transaction of its own after a batch committed: at once when the
 last fold started `interval_s` or longer ago, else when it is that old. So a quiet fleet's values
 are folded within milliseconds, and under load one fold covers every batch of the last second,
-updating each (device, quantity, sensor, hour) once for all of them (bench/fold.py: a third of
-the database's CPU, half its WAL). The queue is in the database: a fold that fails is retried
+updating each (device, quantity, sensor, hour) once for all of them (bench/fold.py: under half
+the database's CPU and WAL). The queue is in the database: a fold that fails is retried
 with backoff and loses nothing meanwhile, and what a stopped or crashed process left queued is
 folded by the next fold of any process (each folds once at start).
 """

@@ -2,12 +2,14 @@
 PostgreSQL: the same rows as the synchronous store_measurements, under concurrency and rebuilds.
 
 Values are quarters, and decibels multiples of 10 (so 10^(L/10) is a whole number): every sum is
-exact in floating point whatever the order of addition, and rows can be compared exactly.
+exact in floating point whatever the order of addition, and rows can be compared exactly. One test
+scatters unrounded values instead, and compares sums within a tolerance.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import Counter
@@ -211,6 +213,165 @@ async def test_concurrent_folds_take_each_queued_batch_exactly_once(pool: asyncp
         assert differing == 0, table
     assert await pool.fetchval("SELECT sum(count) FROM rollup_hourly") == stored
     assert await pool.fetchval("SELECT sum(count) FROM rollup_daily") == stored
+
+
+# Kolkata is UTC+05:30: its days begin at 18:30 UTC, in the middle of a UTC hour.
+KOLKATA_MIDNIGHT_HOURS = (17, 18, 19)
+# One quantity of each aggregation kind that the rollups treat apart (energy_mean) or not.
+KINDS = ("air_temperature", "noise_laeq", "people_count", "parking_occupied", "relative_humidity")
+
+
+def _scattered(seed: int) -> list[tuple[int, str, int, datetime, float]]:
+    """Points of 3 devices (0-2) in arrival order: unrounded values, times to the microsecond
+    around and across three Kolkata midnights, pairs a microsecond apart, and re-deliveries."""
+    rng = random.Random(seed)
+    start = datetime(2025, 3, 29, tzinfo=UTC)
+    points: list[tuple[int, str, int, datetime, float]] = []
+    for _ in range(900):
+        roll = rng.random()
+        if points and roll < 0.1:  # re-delivered with another value: not stored again
+            device, quantity, sensor, at, _ = rng.choice(points)
+        elif points and roll < 0.2:  # a microsecond after an earlier one: newer
+            device, quantity, sensor, at, _ = rng.choice(points)
+            at += timedelta(microseconds=1)
+        else:
+            device, quantity, sensor = rng.randrange(3), rng.choice(KINDS), rng.randrange(2)
+            hour = rng.choice((*KOLKATA_MIDNIGHT_HOURS, 0, 23))
+            at = start + timedelta(
+                days=rng.randrange(3), hours=hour, microseconds=rng.randrange(3_600_000_000)
+            )
+        # Positive values, so that no sum is a difference of large terms (see the comparison).
+        value = rng.uniform(30, 110) if quantity == "noise_laeq" else rng.uniform(0, 1000)
+        points.append((device, quantity, sensor, at, value))
+    return points
+
+
+async def _all_derived(conn: asyncpg.Connection) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        "latest": [tuple(r) for r in await conn.fetch("SELECT * FROM latest ORDER BY 1, 2, 3")],
+        "hourly": [
+            tuple(r) for r in await conn.fetch("SELECT * FROM rollup_hourly ORDER BY 1, 2, 3, 4")
+        ],
+        "daily": [
+            tuple(r) for r in await conn.fetch("SELECT * FROM rollup_daily ORDER BY 1, 2, 3, 4")
+        ],
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_folding_in_uneven_batches_gives_the_rows_rebuilt_from_measurements(
+    db_url: str, seed: int
+) -> None:
+    """Grouped once per (series, UTC hour, city day) and regrouped into hours, days and latest
+    values, over batches and folds of any size, the fold agrees with the rollups computed from
+    the raw rows, in a zone whose days begin within a UTC hour."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("SELECT set_city_timezone('Asia/Kolkata')")
+        devices = [await _device(conn, f"0000000000000D{n:02X}") for n in range(3)]
+        ids = {r["key"]: r["id"] for r in await conn.fetch("SELECT key, id FROM quantities")}
+        points = _scattered(seed)
+        rng = random.Random(seed)
+        folds = folded = queued = stored = 0
+        while queued < len(points):
+            batch = points[queued : queued + rng.choice((1, 3, 8, 40, 90))]
+            queued += len(batch)
+            stored += await conn.fetchval(
+                f"SELECT queue_measurements({_ARRAYS})",
+                [devices[p[0]] for p in batch],
+                [ids[p[1]] for p in batch],
+                [p[2] for p in batch],
+                [p[3] for p in batch],
+                [p[4] for p in batch],
+            )
+            if rng.random() < 0.5 or queued == len(points):  # after one batch or several
+                folded += await _fold(conn)
+                folds += 1
+        assert folds >= 5
+        assert folded == stored == await conn.fetchval("SELECT count(*) FROM measurements")
+
+        # The data covers what a wrong regrouping would get wrong: series with several values
+        # in an hour and a day, and hours split between two Kolkata days.
+        split = await conn.fetchval(
+            """
+            SELECT count(*) FROM (
+                SELECT 1 FROM measurements
+                GROUP BY device_id, quantity_id, sensor, date_trunc('hour', time, 'UTC')
+                HAVING count(DISTINCT (time AT TIME ZONE 'Asia/Kolkata')::date) = 2
+            ) AS s
+            """
+        )
+        assert split > 10
+        derived = await _all_derived(conn)
+        assert max(r[4] for r in derived["hourly"]) >= 3
+        assert len({r[3] for r in derived["daily"]}) == 4
+
+        await conn.execute(
+            "SELECT rebuild_rollups($1, $2)",
+            datetime(2025, 3, 29, tzinfo=UTC),
+            datetime(2025, 4, 2, tzinfo=UTC),
+        )
+        rebuilt = await _all_derived(conn)
+        rebuilt["latest"] = [
+            tuple(r)
+            for r in await conn.fetch(
+                "SELECT DISTINCT ON (device_id, quantity_id, sensor) * FROM measurements "
+                "ORDER BY device_id, quantity_id, sensor, time DESC"
+            )
+        ]
+        assert derived["latest"] == rebuilt["latest"]
+        for table in ("hourly", "daily"):
+            assert len(derived[table]) == len(rebuilt[table])
+            for got, want in zip(derived[table], rebuilt[table], strict=True):
+                # Everything exact but the sum (column 5): the fold adds each group's values,
+                # then the groups, then onto what earlier folds added; the rebuild adds the raw
+                # values in one go. Float addition is not associative, so the last bits may
+                # differ; with positive terms only by a few units in the last place.
+                assert got[:5] + got[6:] == want[:5] + want[6:], table
+                assert math.isclose(got[5], want[5], rel_tol=1e-12), (table, got, want)
+    finally:
+        await conn.close()
+
+
+async def test_values_queued_for_the_same_time_fold_to_the_greatest(db_url: str) -> None:
+    """A measurement deleted and stored again while still queued is folded twice, at the same
+    time: latest and both rollups take the same one of its values as the newest."""
+    t = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
+    conn = await asyncpg.connect(db_url)
+    try:
+        device = await _device(conn, "0000000000000C04")
+        for value in (5.0, 9.0, 7.0):
+            await _call(conn, "queue_measurements", device, [("air_temperature", 0, t, value)])
+            await conn.execute("DELETE FROM measurements WHERE device_id = $1", device)
+        assert await _fold(conn) == 3
+        derived = await _derived(conn, device)
+        assert derived["latest"][0][2:] == (t, 9.0)
+        assert [_hour(r) for r in derived["hourly"]] == [(3, 21.0, 5.0, 9.0, t, 9.0)]
+        assert [_hour(r) for r in derived["daily"]] == [(3, 21.0, 5.0, 9.0, t, 9.0)]
+    finally:
+        await conn.close()
+
+
+async def test_an_infinite_time_is_folded(db_url: str) -> None:
+    """An infinite time, which has no offset into its hour to order the newest values by,
+    folds too."""
+    t = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
+    conn = await asyncpg.connect(db_url)
+    try:
+        device = await _device(conn, "0000000000000C05")
+        await conn.execute(
+            "SELECT queue_measurements(ARRAY[$1::int, $1::int], ARRAY[id, id], "
+            "ARRAY[0, 0]::smallint[], ARRAY['infinity', $2::timestamptz], "
+            "ARRAY[2.0, 1.0]::float8[]) FROM quantities WHERE key = 'air_temperature'",
+            device,
+            t,
+        )
+        assert await _fold(conn) == 2
+        assert await conn.fetchval("SELECT value FROM latest WHERE device_id = $1", device) == 2.0
+        assert await conn.fetchval("SELECT sum(count) FROM rollup_hourly") == 2
+        assert await conn.fetchval("SELECT sum(count) FROM rollup_daily") == 2
+    finally:
+        await conn.close()
 
 
 def _hour(row: Sequence[Any]) -> tuple[Any, ...]:
