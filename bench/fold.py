@@ -79,6 +79,14 @@ CREATE OR REPLACE FUNCTION queue_measurements(
 ) RETURNS bigint
 LANGUAGE sql AS $$
     SELECT store_measurements(p_device_ids, p_quantity_ids, p_sensors, p_times, p_values)
+$$;
+CREATE OR REPLACE FUNCTION queue_staged_measurements() RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN (SELECT queue_measurements(array_agg(device_id), array_agg(quantity_id),
+                                      array_agg(sensor), array_agg(time), array_agg(value))
+            FROM pg_temp.measurement_stage);
+END
 $$
 """
 
