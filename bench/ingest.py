@@ -14,6 +14,10 @@ from the first message (drain: the subscriber's connection, when the broker star
 session's queue; live: the first publish) to the last commit / message, so start-up (imports,
 connecting to the database) is not counted; so is the CPU time per uplink.
 
+`--rounds N` repeats everything N times, the baseline first in every other round, and reports
+medians (ratios: the median of the rounds' own ratios, with their range): on a shared machine the
+speed drifts between runs by more than the differences being measured.
+
 Needs PostgreSQL (MEETNET_TEST_DATABASE_URL, default the local server) and `mosquitto` on PATH.
 """
 
@@ -27,6 +31,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -478,6 +483,7 @@ def main() -> None:
     parser.add_argument("--naive-uplinks", type=int, default=3_000)
     parser.add_argument("--modes", default="drain,live")
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat, report medians")
     parser.add_argument("--role", choices=["counter", "naive"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--client-id")
@@ -495,48 +501,82 @@ def main() -> None:
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; {args.uplinks} uplinks of {size:.0f} B, "
           f"{rows / len(batch):.1f} measurements each")  # fmt: skip
-    results: dict[str, dict[str, float]] = {}
+    modes = args.modes.split(",")
+    small, small_rows = messages(args.naive_uplinks, "bench")
+    rounds: list[dict[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="meetnet-bench-") as tmp:
-        work = Path(tmp)
-
-        def step(name: str, fn: Callable[[Path], dict[str, float]]) -> None:
-            sub = work / name
-            sub.mkdir()
-            results[name] = fn(sub)
-            print(f"  {name:12s} " + ", ".join(f"{k} {v:,.1f}" for k, v in results[name].items()),
-                  flush=True)  # fmt: skip
-
-        for mode in args.modes.split(","):
-            step(f"ingest-{mode}", lambda w, m=mode: run_ingest(m, batch, rows, w))
+        for index in range(args.rounds):
+            results: dict[str, dict[str, float]] = {}
+            rounds.append(results)
+            work = Path(tmp) / str(index)
+            for mode in modes:
+                # Every other round the baseline goes first, so a machine that speeds up or
+                # slows down during the run favours neither side of the ratios.
+                order = ["ingest", "bare"] if index % 2 == 0 else ["bare", "ingest"]
+                for who in order:
+                    if who == "ingest":
+                        step(results, work, f"ingest-{mode}",
+                             lambda w, m=mode: run_ingest(m, batch, rows, w))  # fmt: skip
+                    elif not args.no_baselines:
+                        step(results, work, f"bare-{mode}",
+                             lambda w, m=mode: run_counter(m, batch, w))  # fmt: skip
             if not args.no_baselines:
-                step(f"bare-{mode}", lambda w, m=mode: run_counter(m, batch, w))
-        if not args.no_baselines:
-            small, small_rows = messages(args.naive_uplinks, "bench")
-            step("naive", lambda w: run_naive(small, small_rows, w))
+                step(results, work, "naive", lambda w: run_naive(small, small_rows, w))
+    print_table(rounds, modes)
+
+
+def step(
+    results: dict[str, dict[str, float]],
+    work: Path,
+    name: str,
+    run: Callable[[Path], dict[str, float]],
+) -> None:
+    sub = work / name
+    sub.mkdir(parents=True)
+    results[name] = run(sub)
+    figures = ", ".join(f"{k} {v:,.1f}" for k, v in results[name].items())
+    print(f"  {name:12s} {figures}", flush=True)
+
+
+def print_table(rounds: list[dict[str, dict[str, float]]], modes: list[str]) -> None:
+    """Medians over the rounds; each ratio is the median of the rounds' own ratios, with their
+    range when there were several rounds."""
+
+    def ratio(values: list[float], fmt: str, unit: str = "") -> str:
+        if not values:
+            return "-"
+        text = format(statistics.median(values), fmt) + unit
+        if len(values) > 1:
+            text += f" ({format(min(values), fmt)}{unit} to {format(max(values), fmt)}{unit})"
+        return text
 
     print()
+    print(f"{len(rounds)} round(s); medians, ratios' range in brackets")
     print("| mode | meetnet ingest uplinks/s | rows/s | bare paho msg/s | ingest/bare | "
           "ingest/naive | RSS MB | lost | duplicated |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
-    naive = results.get("naive", {}).get("uplinks_s")
-    for mode in args.modes.split(","):
-        r = results[f"ingest-{mode}"]
-        bare = results.get(f"bare-{mode}", {}).get("uplinks_s")
-        rate = r["uplinks_s"]
+    for mode in modes:
+        ingest = [r[f"ingest-{mode}"] for r in rounds]
+        bare = [r[f"bare-{mode}"]["uplinks_s"] for r in rounds if f"bare-{mode}" in r]
+        naive = [r["naive"]["uplinks_s"] for r in rounds if "naive" in r]
+        rates = [i["uplinks_s"] for i in ingest]
         cells = [
             mode,
-            f"{rate:,.0f}",
-            f"{r['rows_s']:,.0f}",
-            f"{bare:,.0f}" if bare else "-",
-            f"{rate / bare:.0%}" if bare else "-",
-            f"{rate / naive:.1f}x" if naive else "-",
-            f"{r['rss_mb']:.0f}",
-            f"{r['lost']:.0f}",
-            f"{r['duplicated']:.0f}",
+            f"{statistics.median(rates):,.0f}",
+            f"{statistics.median(i['rows_s'] for i in ingest):,.0f}",
+            f"{statistics.median(bare):,.0f}" if bare else "-",
+            ratio([i / b for i, b in zip(rates, bare, strict=False)], ".0%"),
+            ratio([i / n for i, n in zip(rates, naive, strict=False)], ".1f", "x"),
+            f"{max(i['rss_mb'] for i in ingest):.0f}",
+            f"{sum(i['lost'] for i in ingest):.0f}",
+            f"{sum(i['duplicated'] for i in ingest):.0f}",
         ]
         print("| " + " | ".join(cells) + " |")
-    if naive:
-        print(f"naive bridge: {naive:,.0f} uplinks/s ({results['naive']['rows_s']:,.0f} rows/s)")
+    naive_rates = [r["naive"] for r in rounds if "naive" in r]
+    if naive_rates:
+        uplinks_s = statistics.median(n["uplinks_s"] for n in naive_rates)
+        rows_s = statistics.median(n["rows_s"] for n in naive_rates)
+        print(f"naive bridge: {uplinks_s:,.0f} uplinks/s ({rows_s:,.0f} rows/s)")
 
 
 if __name__ == "__main__":
