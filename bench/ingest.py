@@ -577,6 +577,16 @@ def print_table(rounds: list[dict[str, dict[str, float]]], modes: list[str]) -> 
         uplinks_s = statistics.median(n["uplinks_s"] for n in naive_rates)
         rows_s = statistics.median(n["rows_s"] for n in naive_rates)
         print(f"naive bridge: {uplinks_s:,.0f} uplinks/s ({rows_s:,.0f} rows/s)")
+        # What even the subscriber that only counts reaches against the naive bridge: when the
+        # publisher paces a mode, no subscriber gets further than this.
+        ceilings = []
+        for mode in modes:
+            pairs = [(r[f"bare-{mode}"]["uplinks_s"], r["naive"]["uplinks_s"])
+                     for r in rounds if f"bare-{mode}" in r and "naive" in r]  # fmt: skip
+            if pairs:
+                ceilings.append(f"{mode} {statistics.median(b / n for b, n in pairs):.1f}x")
+        if ceilings:
+            print("bare subscriber/naive bridge: " + ", ".join(ceilings))
 
 
 if __name__ == "__main__":
