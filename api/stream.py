@@ -1,6 +1,6 @@
 """New measurements as they are stored, fanned out to Server-Sent-Events clients.
 
-announce_measurements (migrations/0043, under ingest and store_measurements) sends each committed
+announce_measurements (migrations/0040, under ingest and store_measurements) sends each committed
 batch on the PostgreSQL channel `meetnet_measurements`; one listening connection per API process,
 opened with the first client, hands every measurement to the queues of the clients whose filter
 it passes. Measurements are sent on the channel only while such a connection exists, so a
@@ -83,7 +83,7 @@ class Broadcaster:
         while True:
             conn = None
             try:
-                # The name tells announce_measurements (migrations/0043) that someone listens.
+                # The name tells announce_measurements (migrations/0040) that someone listens.
                 conn = await asyncpg.connect(
                     self._dsn, server_settings={"application_name": LISTENER_NAME}
                 )

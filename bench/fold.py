@@ -1,5 +1,5 @@
 """The database's cost of ingest batches: latest and rollups kept in the batch (0010) against
-queued and folded after the commit (0040, 0042), in one run.
+queued and folded after the commit (0040), in one run.
 
     .venv/bin/python bench/fold.py --batches 200 --rounds 3
 

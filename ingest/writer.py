@@ -1,7 +1,7 @@
 """Writes a batch of outcomes to PostgreSQL in one transaction.
 
 Uplinks and measurements go in by binary COPY into staging tables and from there by a plain
-INSERT, or `ON CONFLICT DO NOTHING` when a key exists already (migrations/0043), so a
+INSERT, or `ON CONFLICT DO NOTHING` when a key exists already (migrations/0042), so a
 re-delivered message changes nothing: its uplink key exists already, and measurements are
 written only for uplinks new in this batch. They are queued in the same transaction; `fold`
 applies the queue to latest and the rollups in a short transaction of its own (migrations/0040).
@@ -78,7 +78,7 @@ CREATE TEMP TABLE IF NOT EXISTS measurement_stage (
 ) ON COMMIT DELETE ROWS
 """
 
-# NULL when every staged uplink was new, else the keys of those that were (migrations/0043).
+# NULL when every staged uplink was new, else the keys of those that were (migrations/0042).
 _INSERT_UPLINKS = "SELECT insert_staged_uplinks()"
 
 # Inserts the new measurements and queues them for the fold (migrations/0040).
@@ -88,7 +88,7 @@ SELECT queue_measurements($1::int[], $2::smallint[], $3::smallint[], $4::timesta
 """
 
 # The same for the measurements staged by COPY, without ON CONFLICT unless a key exists already
-# (migrations/0043).
+# (migrations/0042).
 _QUEUE_STAGED_MEASUREMENTS = "SELECT queue_staged_measurements()"
 
 # Applies everything queued to latest and the rollups; returns how many measurements.

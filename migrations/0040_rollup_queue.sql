@@ -43,8 +43,33 @@ EXCEPTION
 END
 $$;
 
+-- The live stream (GET /v1/stream, api/stream.py): new rows as JSON arrays in chunks of 80, each
+-- well under NOTIFY's 8000-byte payload limit, delivered to listeners only on commit. Built only
+-- while an API process listens (its listening session is named 'meetnet-stream'): the JSON was a
+-- fifth of queue_measurements' time, for nobody.
+CREATE FUNCTION announce_measurements(
+    p_device_ids   integer[],
+    p_quantity_ids smallint[],
+    p_sensors      smallint[],
+    p_times        timestamptz[],
+    p_values       double precision[]
+) RETURNS void
+LANGUAGE sql AS $$
+    SELECT pg_notify('meetnet_measurements', json_agg(json_build_array(
+               d.dev_eui, q.key, c.sensor,
+               floor(extract(epoch FROM c.time) * 1000000)::bigint, c.value))::text)
+    FROM (SELECT m.*, (row_number() OVER () - 1) / 80 AS chunk
+          FROM unnest(p_device_ids, p_quantity_ids, p_sensors, p_times, p_values)
+               AS m(device_id, quantity_id, sensor, time, value)) c
+    JOIN devices d ON d.id = c.device_id
+    JOIN quantities q ON q.id = c.quantity_id
+    WHERE EXISTS (SELECT 1 FROM pg_stat_activity
+                  WHERE application_name = 'meetnet-stream' AND datname = current_database())
+    GROUP BY c.chunk
+$$;
+
 -- Insert measurements, queue those that were new for fold_rollups, and send them to the live
--- stream; returns how many were new. Ingest's hot path.
+-- stream; returns how many were new.
 CREATE FUNCTION queue_measurements(
     p_device_ids   integer[],
     p_quantity_ids smallint[],
@@ -65,33 +90,46 @@ LANGUAGE sql AS $$
                array_agg(value)
         FROM inserted
         HAVING count(*) > 0
-        RETURNING 1
+        RETURNING device_ids, quantity_ids, sensors, times, values
     ),
-    notified AS (
-        -- The live stream (GET /v1/stream): new rows in chunks of 80, each well under
-        -- NOTIFY's 8000-byte payload limit; delivered to listeners only on commit. Built only
-        -- while an API process listens (its listening session is named 'meetnet-stream',
-        -- api/stream.py): the JSON was a fifth of this function's time, for nobody.
-        SELECT pg_notify('meetnet_measurements', json_agg(json_build_array(
-                   d.dev_eui, q.key, c.sensor,
-                   floor(extract(epoch FROM c.time) * 1000000)::bigint, c.value))::text)
-        FROM (SELECT *, (row_number() OVER () - 1) / 80 AS chunk FROM inserted) c
-        JOIN devices d ON d.id = c.device_id
-        JOIN quantities q ON q.id = c.quantity_id
-        WHERE EXISTS (SELECT 1 FROM pg_stat_activity
-                      WHERE application_name = 'meetnet-stream'
-                        AND datname = current_database())
-        GROUP BY c.chunk
+    announced AS (
+        SELECT announce_measurements(device_ids, quantity_ids, sensors, times, values)
+        FROM queued
     )
-    -- The cross join makes PostgreSQL evaluate `notified`, a plain SELECT that would otherwise
+    -- The cross join makes PostgreSQL evaluate `announced`, a plain SELECT that would otherwise
     -- be skipped as unreferenced (data-modifying CTEs always run).
     SELECT stored FROM (SELECT count(*) AS stored FROM inserted) AS s,
-                       (SELECT count(*) FROM notified) AS n
+                       (SELECT count(*) FROM announced) AS n
 $$;
 
 -- Apply every committed queue row to latest and the rollups and remove it; returns how many
--- measurements that was. The upserts are those 0010 made per batch, over all queued batches at
--- once, each in key order so that concurrent folds lock rows in the same order.
+-- measurements that was. Aggregating the queued measurements three times over, for latest, the
+-- hourly and the daily rollups, was a sort of every row each, and for each bucket's newest value
+-- a sort per bucket (measured: 7.6 against 4.0 us of CPU per measurement, folds once a second).
+-- So the rows are grouped once, by (device, quantity, sensor, UTC hour, city day), and
+-- latest and both rollups are derived from these groups, about one per series and hour, instead
+-- of from one row per measurement. A UTC hour lies in one city day, or, in a zone whose offset is
+-- not a whole hour, in two: it is then two groups, so days stay exact.
+--
+-- The upserts are those 0010 made per batch, over all queued batches at once, each in key order
+-- so that concurrent folds lock rows in the same order. From the groups: counts and sums add (the
+-- same addends as 0010's, added in another order: the last bits of a sum may differ, as they do
+-- between two batchings of the same measurements), min of the mins, max of the maxes.
+--
+-- `last` is a group's newest measurement as (UTC hour in seconds since 1970, seconds into the
+-- hour, value). max() compares these float arrays element by element, so over any set of groups
+-- it picks the newest measurement: no sort for latest or the newest value of an hour or day.
+-- Seconds into the hour keep any two times a microsecond apart apart (a float's step below 3600
+-- is under 1e-12), which seconds since 1970 do not for every timestamp; an infinite time, which
+-- cannot be subtracted, has none (its rows all have the same time). Of measurements with the same
+-- time (a series has one per time, unless a measurement was deleted and stored again while its
+-- first value was still queued) the greatest value is the newest, in latest and both rollups
+-- alike.
+--
+-- Still once per measurement: the city's day (the zone name is read once) and rollup_addend (0010),
+-- a plain SQL function and so inlined, which cannot move to the groups: for decibels it is not
+-- linear in the value.
+
 CREATE FUNCTION fold_rollups() RETURNS bigint
 LANGUAGE sql AS $$
     WITH queued AS (
@@ -99,20 +137,11 @@ LANGUAGE sql AS $$
         RETURNING device_ids, quantity_ids, sensors, times, values
     ),
     folded AS (
-        SELECT m.*
-        FROM queued, unnest(device_ids, quantity_ids, sensors, times, values)
-                         AS m(device_id, quantity_id, sensor, time, value)
-    ),
-    newest AS (
-        INSERT INTO latest AS l (device_id, quantity_id, sensor, time, value)
-        SELECT DISTINCT ON (device_id, quantity_id, sensor)
-               device_id, quantity_id, sensor, time, value
-        FROM folded
-        ORDER BY device_id, quantity_id, sensor, time DESC
-        ON CONFLICT (device_id, quantity_id, sensor) DO UPDATE
-            SET time = EXCLUDED.time, value = EXCLUDED.value
-            WHERE l.time < EXCLUDED.time
-        RETURNING 1
+        -- Zipped like unnest(device_ids, ...) in FROM would, the arrays being of equal length,
+        -- without first copying every row into a tuplestore (5 instead of 13 ms for 31,500 rows).
+        SELECT unnest(device_ids) AS device_id, unnest(quantity_ids) AS quantity_id,
+               unnest(sensors) AS sensor, unnest(times) AS time, unnest(values) AS value
+        FROM queued
     ),
     classified AS (
         SELECT f.device_id, f.quantity_id, f.sensor, f.time, f.value,
@@ -121,12 +150,32 @@ LANGUAGE sql AS $$
                (f.time AT TIME ZONE (SELECT timezone FROM rollup_config))::date AS day
         FROM folded f LEFT JOIN quantities q ON q.id = f.quantity_id
     ),
+    grouped AS (
+        SELECT device_id, quantity_id, sensor, hour, day, count(*)::integer AS count,
+               sum(addend) AS sum, min(value) AS min, max(value) AS max, max(time) AS last_time,
+               date_part('epoch', hour) || max(ARRAY[
+                   date_part('epoch', CASE WHEN isfinite(time) THEN time - hour END), value
+               ]) AS last
+        FROM classified
+        GROUP BY device_id, quantity_id, sensor, hour, day
+    ),
+    newest AS (
+        INSERT INTO latest AS l (device_id, quantity_id, sensor, time, value)
+        SELECT device_id, quantity_id, sensor, max(last_time), (max(last))[3]
+        FROM grouped
+        GROUP BY device_id, quantity_id, sensor
+        ORDER BY device_id, quantity_id, sensor
+        ON CONFLICT (device_id, quantity_id, sensor) DO UPDATE
+            SET time = EXCLUDED.time, value = EXCLUDED.value
+            WHERE l.time < EXCLUDED.time
+        RETURNING 1
+    ),
     hourly AS (
         INSERT INTO rollup_hourly AS r
             (device_id, quantity_id, sensor, hour, count, sum, min, max, last_time, last_value)
-        SELECT device_id, quantity_id, sensor, hour, count(*), sum(addend), min(value),
-               max(value), max(time), (array_agg(value ORDER BY time DESC))[1]
-        FROM classified
+        SELECT device_id, quantity_id, sensor, hour, sum(count), sum(sum), min(min), max(max),
+               max(last_time), (max(last))[3]
+        FROM grouped
         GROUP BY device_id, quantity_id, sensor, hour
         ORDER BY device_id, quantity_id, sensor, hour
         ON CONFLICT (device_id, quantity_id, sensor, hour) DO UPDATE SET
@@ -142,9 +191,9 @@ LANGUAGE sql AS $$
     daily AS (
         INSERT INTO rollup_daily AS r
             (device_id, quantity_id, sensor, day, count, sum, min, max, last_time, last_value)
-        SELECT device_id, quantity_id, sensor, day, count(*), sum(addend), min(value),
-               max(value), max(time), (array_agg(value ORDER BY time DESC))[1]
-        FROM classified
+        SELECT device_id, quantity_id, sensor, day, sum(count), sum(sum), min(min), max(max),
+               max(last_time), (max(last))[3]
+        FROM grouped
         GROUP BY device_id, quantity_id, sensor, day
         ORDER BY device_id, quantity_id, sensor, day
         ON CONFLICT (device_id, quantity_id, sensor, day) DO UPDATE SET
@@ -157,7 +206,7 @@ LANGUAGE sql AS $$
                               THEN EXCLUDED.last_value ELSE r.last_value END
         RETURNING 1
     )
-    SELECT count(*) FROM folded
+    SELECT coalesce(sum(count), 0) FROM grouped
 $$;
 
 -- The synchronous entry point of 0003/0010, same signature and result: queue, then fold in the

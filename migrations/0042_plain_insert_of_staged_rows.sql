@@ -13,8 +13,9 @@
 -- So both functions take the caller's staged rows (pg_temp.uplink_stage and
 -- pg_temp.measurement_stage, filled by ingest/writer.py in the same transaction) and try the
 -- plain insert first. If any key exists already, that insert fails as a whole, its
--- subtransaction is rolled back, and the batch takes the exact ON CONFLICT path instead: the
--- same rows stored and queued either way.
+-- subtransaction is rolled back, and the batch takes the exact ON CONFLICT path instead (for
+-- measurements, queue_measurements of 0040): the same rows stored, queued and sent to the live
+-- stream either way.
 
 -- Returns NULL when every staged uplink was new, else the keys of those that were.
 CREATE FUNCTION insert_staged_uplinks() RETURNS text[]
@@ -44,67 +45,11 @@ BEGIN
 END
 $$;
 
--- The live stream (GET /v1/stream, api/stream.py): new rows as JSON arrays in chunks of 80, each
--- well under NOTIFY's 8000-byte payload limit, delivered to listeners only on commit. Built only
--- while an API process listens (its listening session is named 'meetnet-stream'): the JSON was a
--- fifth of queue_measurements' time, for nobody.
-CREATE FUNCTION announce_measurements(
-    p_device_ids   integer[],
-    p_quantity_ids smallint[],
-    p_sensors      smallint[],
-    p_times        timestamptz[],
-    p_values       double precision[]
-) RETURNS void
-LANGUAGE sql AS $$
-    SELECT pg_notify('meetnet_measurements', json_agg(json_build_array(
-               d.dev_eui, q.key, c.sensor,
-               floor(extract(epoch FROM c.time) * 1000000)::bigint, c.value))::text)
-    FROM (SELECT m.*, (row_number() OVER () - 1) / 80 AS chunk
-          FROM unnest(p_device_ids, p_quantity_ids, p_sensors, p_times, p_values)
-               AS m(device_id, quantity_id, sensor, time, value)) c
-    JOIN devices d ON d.id = c.device_id
-    JOIN quantities q ON q.id = c.quantity_id
-    WHERE EXISTS (SELECT 1 FROM pg_stat_activity
-                  WHERE application_name = 'meetnet-stream' AND datname = current_database())
-    GROUP BY c.chunk
-$$;
-
-CREATE OR REPLACE FUNCTION queue_measurements(
-    p_device_ids   integer[],
-    p_quantity_ids smallint[],
-    p_sensors      smallint[],
-    p_times        timestamptz[],
-    p_values       double precision[]
-) RETURNS bigint
-LANGUAGE sql AS $$
-    WITH inserted AS (
-        INSERT INTO measurements (device_id, quantity_id, sensor, time, value)
-        SELECT * FROM unnest(p_device_ids, p_quantity_ids, p_sensors, p_times, p_values)
-        ON CONFLICT DO NOTHING
-        RETURNING device_id, quantity_id, sensor, time, value
-    ),
-    queued AS (
-        INSERT INTO rollup_queue (device_ids, quantity_ids, sensors, times, values)
-        SELECT array_agg(device_id), array_agg(quantity_id), array_agg(sensor), array_agg(time),
-               array_agg(value)
-        FROM inserted
-        HAVING count(*) > 0
-        RETURNING device_ids, quantity_ids, sensors, times, values
-    ),
-    announced AS (
-        SELECT announce_measurements(device_ids, quantity_ids, sensors, times, values)
-        FROM queued
-    )
-    -- The cross join makes PostgreSQL evaluate `announced`, a plain SELECT that would otherwise
-    -- be skipped as unreferenced (data-modifying CTEs always run).
-    SELECT stored FROM (SELECT count(*) AS stored FROM inserted) AS s,
-                       (SELECT count(*) FROM announced) AS n
-$$;
-
 CREATE FUNCTION queue_staged_measurements() RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     stored bigint;
+    queued rollup_queue;
 BEGIN
     BEGIN
         INSERT INTO measurements (device_id, quantity_id, sensor, time, value)
@@ -119,14 +64,10 @@ BEGIN
         INSERT INTO rollup_queue (device_ids, quantity_ids, sensors, times, values)
         SELECT array_agg(device_id), array_agg(quantity_id), array_agg(sensor), array_agg(time),
                array_agg(value)
-        FROM pg_temp.measurement_stage;
-        IF EXISTS (SELECT 1 FROM pg_stat_activity
-                   WHERE application_name = 'meetnet-stream'
-                     AND datname = current_database()) THEN
-            PERFORM announce_measurements(array_agg(device_id), array_agg(quantity_id),
-                                          array_agg(sensor), array_agg(time), array_agg(value))
-            FROM pg_temp.measurement_stage;
-        END IF;
+        FROM pg_temp.measurement_stage
+        RETURNING * INTO queued;
+        PERFORM announce_measurements(queued.device_ids, queued.quantity_ids, queued.sensors,
+                                      queued.times, queued.values);
     END IF;
     RETURN stored;
 END
