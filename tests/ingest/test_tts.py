@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.model import ParseError, Radio
-from ingest.tts import is_uplink_topic, parse_uplink
+from ingest.model import ParseError, Radio, Uplink
+from ingest.tts import (
+    is_uplink_topic,
+    load,
+    parse_common_uplink,
+    parse_uplink,
+    parse_uplink_doc,
+)
+from simulator import Fleet
 
 # formats.md §1.5, verbatim.
 EXAMPLE = {
@@ -260,3 +269,209 @@ def test_arbitrary_json_raises_only_parse_error(doc: object) -> None:
 def test_arbitrary_uplink_fields_raise_only_parse_error(doc: dict[str, object]) -> None:
     with contextlib.suppress(ParseError):
         parse_uplink(json.dumps(doc).encode())
+
+
+# --- the typed reader of the common uplink against the general parser --------------------------
+
+_ABSENT = object()
+
+
+def _field(valid: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    """A value the general parser takes, or the field left out (TTS omits empty fields)."""
+    return st.one_of(valid, valid, valid, st.just(_ABSENT))
+
+
+def _object(**fields: st.SearchStrategy[object]) -> st.SearchStrategy[dict[str, object]]:
+    return st.fixed_dictionaries({k: _field(v) for k, v in fields.items()}).map(
+        lambda d: {k: v for k, v in d.items() if v is not _ABSENT}
+    )
+
+
+_number = st.one_of(st.integers(-150, 20), st.floats(-150, 20))
+_envelopes = st.fixed_dictionaries(
+    {
+        "end_device_ids": _object(
+            device_id=st.text(max_size=8),
+            application_ids=_object(application_id=st.text(max_size=8)),
+        ).map(lambda ids: {**ids, "dev_eui": "70b3d57ed0061a2b"}),
+        "uplink_message": _object(
+            f_port=st.integers(0, 255),
+            f_cnt=st.integers(0, 2**32 - 1),
+            frm_payload=st.binary(max_size=12).map(lambda b: base64.b64encode(b).decode()),
+            rx_metadata=st.lists(_object(rssi=_number, channel_rssi=_number, snr=_number)),
+            settings=_object(
+                data_rate=_object(lora=_object(spreading_factor=st.integers(0, 12))),
+                frequency=st.sampled_from(["867300000", " 868100000", "868_100_000", 868100000]),
+            ),
+            locations=st.dictionaries(
+                st.sampled_from(["user", "frm-payload", "gps", "zz"]),
+                _object(latitude=st.floats(-100, 100), longitude=st.floats(-200, 200)),
+                max_size=3,
+            ),
+            version_ids=_object(brand_id=st.text(max_size=4), model_id=st.text(max_size=4)),
+            decoded_payload=st.dictionaries(st.text(max_size=4), _json, max_size=3),
+        ).map(lambda up: {**up, "received_at": "2025-03-14T08:15:02.309955614Z"}),
+        "correlation_ids": st.lists(st.sampled_from(["as:up:01J9Z0B7Q3", "gs:uplink:01J9"])),
+        "received_at": st.just("2025-03-14T09:15:03+01:00"),
+    }
+)
+# What a field may be replaced with: beyond a bound, of a wrong type, empty, absurd.
+_DEFECTS = [
+    None, -1, 2**32, 2**64, 1.5, 1e7, -1e7, 1e300, True, "", "x", "8.6e8",
+    "2025-13-01T00:00:00Z", "2025-03-14T08:15:02", "70B3D57ED0061A2", "!!", "AWcA4QJoTwNzJ+U",
+    [], {}, [1], {"a": 1},
+]  # fmt: skip
+_defects = st.one_of(st.sampled_from(_DEFECTS), _json)
+
+
+def _general(body: bytes) -> Uplink | None:
+    try:
+        return parse_uplink_doc(load(body))
+    except ParseError:
+        return None
+
+
+def _assert_same(body: bytes) -> Uplink | None:
+    common, general = parse_common_uplink(body), _general(body)
+    if common is not None:
+        assert common == general
+        assert general is not None and common.network_decoded == general.network_decoded
+    if general is None:
+        assert common is None
+    return common
+
+
+def _paths(doc: object, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every path to a value inside a document's objects and arrays."""
+    items = (
+        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    )
+    found: list[tuple[str | int, ...]] = []
+    for key, value in items:
+        found.append((*path, key))
+        found += _paths(value, (*path, key))
+    return found
+
+
+def _replace(doc: object, path: tuple[str | int, ...], value: object) -> None:
+    *parents, key = path
+    node: Any = doc
+    for step in parents:
+        node = node[step]
+    node[key] = value
+
+
+def test_every_field_with_every_defect() -> None:
+    """Each value of a complete envelope, replaced by each defect in turn."""
+    complete = orjson.loads(_body(EXAMPLE))
+    complete["uplink_message"]["locations"] = {"user": {"latitude": 52.09, "longitude": 5.12}}
+    assert _assert_same(_body(complete)) is not None
+    for path in _paths(complete):
+        for defect in _DEFECTS:
+            doc = copy.deepcopy(complete)
+            _replace(doc, path, defect)
+            _assert_same(json.dumps(doc).encode())
+
+
+@settings(max_examples=400)
+@given(_envelopes, st.data())
+def test_typed_reader_answers_only_as_the_general_parser_would(
+    doc: dict[str, object], data: st.DataObject
+) -> None:
+    """Envelopes the general parser takes, with up to two fields then replaced by a defect: the
+    typed reader answers as the general parser does, or leaves the decision to it."""
+    for _ in range(data.draw(st.integers(0, 2))):
+        if paths := _paths(doc):
+            _replace(doc, data.draw(st.sampled_from(paths)), data.draw(_defects))
+    _assert_same(json.dumps(doc).encode())
+
+
+def test_typed_reader_takes_the_common_uplinks() -> None:
+    """It must actually answer for what networks send, or it saves nothing."""
+    with_location = orjson.loads(_body(EXAMPLE))
+    with_location["uplink_message"]["locations"] = {
+        "frm-payload": {"latitude": 91, "longitude": 5.0},
+        "user": {"latitude": 52.09, "longitude": 5.12},
+    }
+    for doc in (EXAMPLE, with_location):
+        uplink = _assert_same(_body(doc))
+        assert uplink is not None
+    assert uplink is not None and (uplink.latitude, uplink.longitude) == (52.09, 5.12)
+    fleet = Fleet(20, seed=1)
+    for _ in range(100):
+        sent = next(fleet.stream(interval_s=0))
+        assert _assert_same(sent.body) is not None
+
+
+@pytest.mark.parametrize(
+    ("body", "common_answers", "general_answers"),
+    [
+        # Later keys win in both, also for whole objects.
+        (
+            b'{"end_device_ids":{"dev_eui":"70B3D57ED0061A2B"},"uplink_message":{"f_port":1},'
+            b'"uplink_message":{"received_at":"2025-03-14T08:15:02Z","f_port":3,"f_port":4}}',
+            True,
+            True,
+        ),
+        # Valid UTF-8 outside ASCII.
+        (
+            '{"end_device_ids":{"dev_eui":"70B3D57ED0061A2B","device_id":"straße"},'
+            '"uplink_message":{"received_at":"2025-03-14T08:15:02Z"}}'.encode(),
+            True,
+            True,
+        ),
+        # Invalid UTF-8 in a field neither reads: orjson refuses the body, so the typed reader
+        # leaves it to the general parser.
+        (
+            b'{"end_device_ids":{"dev_eui":"70B3D57ED0061A2B"},"x":"\xff",'
+            b'"uplink_message":{"received_at":"2025-03-14T08:15:02Z"}}',
+            False,
+            False,
+        ),
+        # A number out of range in a field neither reads: valid JSON, which only the typed
+        # reader takes (the documented difference).
+        (
+            b'{"end_device_ids":{"dev_eui":"70B3D57ED0061A2B"},"x":1e400,'
+            b'"uplink_message":{"received_at":"2025-03-14T08:15:02Z"}}',
+            True,
+            False,
+        ),
+        # Out of range where it is read: refused by both.
+        (
+            b'{"end_device_ids":{"dev_eui":"70B3D57ED0061A2B"},"uplink_message":'
+            b'{"received_at":"2025-03-14T08:15:02Z","rx_metadata":[{"rssi":1e400}]}}',
+            False,
+            False,
+        ),
+        (
+            b'{"end_device_ids":{"dev_eui":"70B3D57ED0061A2B"},"uplink_message":'
+            b'{"received_at":"2025-03-14T08:15:02Z","rx_metadata":[{"rssi":-1e7}]}}',
+            False,
+            False,
+        ),
+        # A frequency written as a float: only the general parser reads it.
+        (
+            b'{"end_device_ids":{"dev_eui":"70B3D57ED0061A2B"},"uplink_message":'
+            b'{"received_at":"2025-03-14T08:15:02Z","settings":{"frequency":8.681e8}}}',
+            False,
+            True,
+        ),
+    ],
+    ids=[
+        "repeated keys",
+        "utf-8 name",
+        "invalid utf-8",
+        "1e400 unread",
+        "1e400 rssi",
+        "rssi beyond bound",
+        "float frequency",
+    ],
+)
+def test_typed_reader_edges(body: bytes, common_answers: bool, general_answers: bool) -> None:
+    common = parse_common_uplink(body)
+    assert (common is not None) is common_answers
+    assert (_general(body) is not None) is general_answers
+    if common_answers and general_answers:
+        _assert_same(body)
+    if common_answers:  # what ingest does with it
+        assert parse_uplink(body) == common
