@@ -52,7 +52,7 @@ from decoders import Measurement
 from ingest.folding import INTERVAL_S, Folding
 from ingest.metrics import Metrics
 from ingest.model import DecodedUplink, Radio, Uplink
-from ingest.writer import Writer
+from ingest.writer import Writer, open_pool
 from meetnet.database import prepare
 
 SERVER_URL = os.environ.get(
@@ -181,7 +181,7 @@ async def run(variant: str, work: list[list[DecodedUplink]], writers: int) -> di
                 await conn.execute(restore_0010(sql))
                 await conn.execute(_SYNCHRONOUS)
             size = writers + 1  # and the fold's
-            pool = await asyncpg.create_pool(url, min_size=size, max_size=size)
+            pool = await open_pool(url, min_size=size, max_size=size)
             try:
                 figures = await _measure(variant, pool, conn, work, writers)
             finally:

@@ -11,19 +11,18 @@ import asyncpg
 from ingest.metrics import Metrics
 from ingest.service import Ingest
 from ingest.settings import IngestSettings
-from ingest.writer import Writer
+from ingest.writer import Writer, open_pool
 from meetnet.logs import use_json_logs
 
 logger = logging.getLogger(__name__)
 
 
 async def connect_pool(dsn: str, size: int) -> asyncpg.Pool:
-    """Wait for the database (it may start after us), then open the pool."""
+    """Wait for the database (it may start after us), then open the writer's pool."""
     delay = 0.5
     while True:
         try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size)
-            return pool
+            return await open_pool(dsn, max_size=size)
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
             logger.warning("database not reachable (%s); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -15,7 +14,7 @@ from api.app import create_app
 from api.settings import ApiSettings
 from decoders import Measurement
 from ingest.model import DecodedUplink, Radio, Uplink
-from ingest.writer import Writer
+from ingest.writer import Writer, open_pool
 
 T0 = datetime(2025, 3, 14, 8, 0, tzinfo=UTC)
 EUI = "70B3D57ED0061A2B"
@@ -49,7 +48,7 @@ def _uplink(eui: str, minutes: int, temperature: float, humidity: float) -> Deco
 
 
 async def _fill(url: str) -> None:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    pool = await open_pool(url, max_size=1)
     try:
         writer = await Writer.connect(pool)
         # EUI: four readings, 15 minutes apart; the last one arrives first (late data).
@@ -280,7 +279,7 @@ NO_DECODER = "70B3D57ED0061A2D"
 
 
 async def _write_raw(url: str) -> None:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    pool = await open_pool(url, max_size=1)
     try:
         writer = await Writer.connect(pool)
         raw = Uplink("raw:1", NO_DECODER, T0, 2, 1, b"\x01\x02", radio=Radio())
@@ -302,7 +301,7 @@ def test_devices_without_a_decoder_are_visible_as_such(client: TestClient, db_ur
 
 
 async def _write_with_state(url: str) -> None:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    pool = await open_pool(url, max_size=1)
     try:
         writer = await Writer.connect(pool)
         uplink = Uplink("state:1", NO_DECODER, T0, 2, 1, b"\x01", radio=Radio())

@@ -25,7 +25,7 @@ from decoders import Measurement
 from ingest.folding import Folding
 from ingest.metrics import Metrics
 from ingest.model import DecodedUplink, Radio, Uplink
-from ingest.writer import Writer
+from ingest.writer import Writer, open_pool
 
 # Two Amsterdam DST changes: 2025-03-30 has 23 hours, 2025-10-26 has 25.
 WINDOWS = (datetime(2025, 3, 29, 20, tzinfo=UTC), datetime(2025, 10, 25, 20, tzinfo=UTC))
@@ -38,7 +38,7 @@ _ARRAYS = "$1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[], $5::flo
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
+    pool = await open_pool(db_url, max_size=4)
     yield pool
     await pool.close()
 

@@ -18,7 +18,7 @@ from decoders import DECODERS
 from ingest.backfill import backfill, read_file, store_lines
 from ingest.pipeline import Pipeline
 from ingest.reprocess import Selection, reprocess
-from ingest.writer import Writer
+from ingest.writer import Writer, open_pool
 from simulator import Fleet
 from simulator.storage_api import StorageApi
 
@@ -27,7 +27,7 @@ START = datetime(2025, 3, 14, 8, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    pool = await open_pool(db_url, max_size=2)
     yield pool
     await pool.close()
 

@@ -10,7 +10,7 @@ import pytest
 
 from decoders import Measurement
 from ingest.model import DeadLetter, DecodedUplink, Radio, Stage, Uplink
-from ingest.writer import Writer, WriteResult
+from ingest.writer import Writer, WriteResult, open_pool
 
 T0 = datetime(2025, 3, 14, 8, 0, tzinfo=UTC)
 EUI = "70B3D57ED0061A2B"
@@ -33,7 +33,7 @@ def _uplink(key: str, at: datetime, temperature: float, eui: str = EUI) -> Decod
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    pool = await open_pool(db_url, max_size=2)
     yield pool
     await pool.close()
 
