@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 
 import asyncpg
@@ -72,10 +72,20 @@ CREATE TEMP TABLE IF NOT EXISTS uplink_stage (
     decode_error text, state jsonb
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS measurement_stage (
-    device_id integer, quantity_id smallint, sensor smallint, time timestamptz,
-    value double precision
+    device_id integer, quantity_id smallint, sensor smallint, time_us bigint,
+    value double precision,
+    time timestamptz GENERATED ALWAYS AS (timezone('UTC', timestamp 'epoch'
+        + (time_us / 1000000) * interval '1 second' + (time_us % 1000000) * interval '1 us'))
+        STORED
 ) ON COMMIT DELETE ROWS
 """
+# Measurement times travel as microseconds since 1970, which asyncpg's COPY encodes for ~0.1 us
+# where a timestamptz costs ~0.9 us, and a batch has ~4.5 of them per uplink; the staging table
+# turns them back into `time`. Exact: whole seconds times 10^6 stay integers in a double up to
+# the year 20000, and the microseconds are added apart.
+_MEASUREMENT_STAGE_COLUMNS = ("device_id", "quantity_id", "sensor", "time_us", "value")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 # NULL when every staged uplink was new, else the keys of those that were (migrations/0042).
 _INSERT_UPLINKS = "SELECT insert_staged_uplinks()"
@@ -240,7 +250,7 @@ class Writer:
         new_keys = None if inserted is None else set(inserted)
         # A value repeated within the batch (same device, quantity, sensor and time) is stored
         # once, the first one, by the ON CONFLICT DO NOTHING the insert then falls back to.
-        points: list[tuple[int, int, int, datetime, float]] = []
+        points: list[tuple[int, int, int, int, float]] = []
         add = points.append
         quantity_ids = self._quantity_ids
         for item in items:
@@ -248,12 +258,15 @@ class Writer:
             if new_keys is not None and uplink.idempotency_key not in new_keys:
                 continue
             device_id = device_ids[uplink.dev_eui]
-            received_at = uplink.received_at
+            received_us = (uplink.received_at - _EPOCH) // _MICROSECOND
             for m in item.measurements:
-                add((device_id, quantity_ids[m.quantity], m.sensor, m.time or received_at, m.value))
+                us = received_us if m.time is None else (m.time - _EPOCH) // _MICROSECOND
+                add((device_id, quantity_ids[m.quantity], m.sensor, us, m.value))
         stored = 0
         if points:
-            await conn.copy_records_to_table("measurement_stage", records=points)
+            await conn.copy_records_to_table(
+                "measurement_stage", records=points, columns=_MEASUREMENT_STAGE_COLUMNS
+            )
             stored = await conn.fetchval(_QUEUE_STAGED_MEASUREMENTS)
         new = len(items) if new_keys is None else len(new_keys)
         return new, len(batch) - new, int(stored)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -112,6 +113,28 @@ async def test_a_batch_of_new_keys_takes_the_plain_insert(pool: asyncpg.Pool) ->
     assert await writer.fold() == 6
     values = await pool.fetch("SELECT value FROM latest ORDER BY value")
     assert [r["value"] for r in values] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2025, 3, 14, 8, 0, 0, 999999, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2106, 2, 7, 6, 28, 15, tzinfo=UTC),
+    ],
+)
+async def test_measurement_times_are_stored_to_the_microsecond(
+    pool: asyncpg.Pool, at: datetime
+) -> None:
+    """Staged as microseconds since 1970 and turned back by the staging table: exact over the
+    whole range of a datetime, before 1970 included."""
+    item = _uplink("k-time", T0, 20.5)
+    own_time = (Measurement("air_temperature", 20.5, sensor=1, time=at),)
+    writer = await Writer.connect(pool)
+    await writer.write([dataclasses.replace(item, measurements=own_time)], [])
+    assert await pool.fetchval("SELECT time FROM measurements") == at
 
 
 async def test_latest_follows_measurement_time_not_arrival(pool: asyncpg.Pool) -> None:
