@@ -106,17 +106,15 @@ class Pipeline:
                 assert selection.fieldmap is not None and uplink.network_decoded is not None
                 decoded = decode_object(selection.fieldmap, uplink.network_decoded)
             measurements = decoded.measurements
-            for m in measurements:
-                _check(m)
+            _check(measurements)
         except DecodeError as exc:
             reason = f"{key} {version}: {exc.reason}"
             return (
                 DecodedUplink(uplink, topic, key, version, (), decode_error=reason),
                 DeadLetter(topic, payload, Stage.DECODE, reason, uplink.dev_eui),
             )
-        return (
-            DecodedUplink(uplink, topic, key, version, measurements, state_json=_state(decoded)),
-        )
+        state = _state(decoded) if decoded.state or decoded.warnings else None
+        return (DecodedUplink(uplink, topic, key, version, measurements, state_json=state),)
 
 
 def _state(decoded: Decoded) -> str | None:
@@ -133,11 +131,13 @@ def _state(decoded: Decoded) -> str | None:
 _MAX_SENSOR = 32767
 
 
-def _check(m: Measurement) -> None:
+def _check(measurements: tuple[Measurement, ...]) -> None:
     """Refuse what the database must never hold: unknown quantities, NaN, infinities."""
-    if m.quantity not in QUANTITIES:
-        raise DecodeError(f"decoder produced unknown quantity {m.quantity!r}")
-    if not math.isfinite(m.value):
-        raise DecodeError(f"{m.quantity} value {m.value!r} is not a finite number")
-    if not 0 <= m.sensor <= _MAX_SENSOR:
-        raise DecodeError(f"{m.quantity} sensor index {m.sensor} is out of range")
+    isfinite = math.isfinite
+    for m in measurements:
+        if m.quantity not in QUANTITIES:
+            raise DecodeError(f"decoder produced unknown quantity {m.quantity!r}")
+        if not isfinite(m.value):
+            raise DecodeError(f"{m.quantity} value {m.value!r} is not a finite number")
+        if not 0 <= m.sensor <= _MAX_SENSOR:
+            raise DecodeError(f"{m.quantity} sensor index {m.sensor} is out of range")
