@@ -91,6 +91,26 @@ _LAYOUTS: dict[int, tuple[int, tuple[tuple[str, int, bool, int, float], ...]]] =
 }
 
 
+# A sensor's readings move in small quantised steps, so the same records (type, channel, bytes)
+# come again and again across a fleet; their measurements are immutable values and are shared.
+# Emptied when it holds _RECORDS_KEPT records.
+_RECORDS: dict[tuple[int, int, bytes], tuple[Measurement, ...]] = {}
+_RECORDS_KEPT = 20_000
+
+
+def _record(
+    fields: tuple[tuple[str, int, bool, int, float], ...], data: bytes, channel: int
+) -> tuple[Measurement, ...]:
+    measurements = []
+    pos = 0
+    for quantity, width, signed, divisor, scale in fields:
+        raw = int.from_bytes(data[pos : pos + width], signed=signed)
+        value = raw / divisor if divisor else raw * scale
+        measurements.append(Measurement(quantity, value, channel))
+        pos += width
+    return tuple(measurements)
+
+
 def decode(payload: bytes, f_port: int) -> Decoded:
     """Decode a CayenneLPP frame (any port: LPP does not use the port)."""
     if not payload:
@@ -119,11 +139,15 @@ def decode(payload: bytes, f_port: int) -> Decoded:
                 f"truncated CayenneLPP type {type_id} on channel {channel}: "
                 f"needs {size} bytes, {end - pos} left"
             )
-        for quantity, width, signed, divisor, scale in fields:
-            raw = int.from_bytes(payload[pos : pos + width], signed=signed)
-            value = raw / divisor if divisor else raw * scale
-            measurements.append(Measurement(quantity, value, channel))
-            pos += width
+        key = (type_id, channel, payload[pos : pos + size])
+        record = _RECORDS.get(key)
+        if record is None:
+            record = _record(fields, key[2], channel)
+            if len(_RECORDS) >= _RECORDS_KEPT:
+                _RECORDS.clear()
+            _RECORDS[key] = record
+        measurements += record
+        pos += size
     if frame_time is not None:  # the frame's timestamp applies to all its values
         measurements = [
             Measurement(m.quantity, m.value, m.sensor, frame_time) for m in measurements

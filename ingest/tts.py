@@ -294,6 +294,8 @@ def _position(location: dict[str, Any]) -> tuple[float | None, float | None]:
 
 
 def _location_order(locations: Collection[str]) -> list[str]:
+    if len(locations) < 2:  # the common case: the registered position or none
+        return list(locations)
     names = [n for n in _LOCATION_PREFERENCE if n in locations]
     if len(names) < len(locations):
         names += sorted(n for n in locations if n not in _LOCATION_PREFERENCE)

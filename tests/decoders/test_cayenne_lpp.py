@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from decoders import QUANTITIES, DecodeError, Measurement
+from decoders import QUANTITIES, DecodeError, Measurement, cayenne_lpp
 from decoders.cayenne_lpp import decode, encode
 
 G = 9.80665
@@ -186,3 +186,24 @@ def test_dividing_equals_rounding(scale_digits: tuple[float, int], raw: int) -> 
     """Why the decoder may divide by 10^n: the same double as rounding raw * 10^-n to n places."""
     scale, digits = scale_digits
     assert raw / 10**digits == round(raw * scale, digits)
+
+
+def test_records_seen_before_decode_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repeated records share their measurements; channel and bytes tell them apart, and the
+    memory of them stays bounded."""
+    monkeypatch.setattr(cayenne_lpp, "_RECORDS", {})
+    monkeypatch.setattr(cayenne_lpp, "_RECORDS_KEPT", 2)
+    first = decode(bytes.fromhex("03670110"), 2).measurements
+    assert decode(bytes.fromhex("03670110"), 2).measurements == first
+    assert decode(bytes.fromhex("04670110"), 2).measurements == (
+        Measurement("air_temperature", 27.2, 4),
+    )
+    assert decode(bytes.fromhex("0367ffd7"), 2).measurements == (
+        Measurement("air_temperature", -4.1, 3),
+    )
+    assert len(cayenne_lpp._RECORDS) <= 2
+    # With a frame timestamp the shared values are copied with the time, not changed.
+    timed = decode(bytes.fromhex("03670110" + "0185" + "67d3e9c0"), 2).measurements
+    at = datetime(2025, 3, 14, 8, 33, 4, tzinfo=UTC)
+    assert timed == (Measurement("air_temperature", 27.2, 3, at),)
+    assert decode(bytes.fromhex("03670110"), 2).measurements == first
