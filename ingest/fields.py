@@ -51,4 +51,7 @@ def timestamp(text: str, name: str) -> datetime:
         return moment
     if moment.tzinfo is None:
         raise ParseError(f"{name} {text!r} has no UTC offset")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # "9999-12-31T23:59:59-01:00" is in the year 10000 in UTC
+        raise ParseError(f"{name} {text!r} is outside the years 1 to 9999 in UTC") from None

@@ -294,7 +294,7 @@ class Writer:
                 known is not None
                 and known.attributes == _attributes(newest)
                 and oldest >= known.first_seen
-                and newest.received_at <= known.last_seen + LAST_SEEN_SLACK
+                and newest.received_at - known.last_seen <= LAST_SEEN_SLACK  # no overflow
             ):
                 ids[eui] = known.id
             else:

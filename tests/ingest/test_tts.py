@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ingest.model import ParseError, Radio, Uplink
@@ -23,6 +23,8 @@ from ingest.tts import (
     parse_uplink_doc,
 )
 from simulator import Fleet
+
+EXAMPLE_EUI = "70B3D57ED0061A2B"
 
 # formats.md §1.5, verbatim.
 EXAMPLE = {
@@ -166,6 +168,14 @@ def test_registered_location_is_taken() -> None:
         (
             {
                 "end_device_ids": {"dev_eui": "70B3D57ED0061A2B"},
+                "uplink_message": {"received_at": "9999-12-31T23:59:59-01:00"},
+            },
+            "uplink_message.received_at '9999-12-31T23:59:59-01:00' is outside the years 1 to "
+            "9999 in UTC",
+        ),
+        (
+            {
+                "end_device_ids": {"dev_eui": "70B3D57ED0061A2B"},
                 "uplink_message": {"received_at": "2025-03-14T08:15:02Z", "frm_payload": "!!"},
             },
             "uplink_message.frm_payload is not valid base64",
@@ -193,6 +203,7 @@ def test_registered_location_is_taken() -> None:
         "bad dev_eui",
         "no time",
         "bad time",
+        "time beyond the calendar",
         "bad base64",
         "negative f_cnt",
         "rx_metadata object",
@@ -241,6 +252,28 @@ _json = st.recursive(
 def test_arbitrary_json_raises_only_parse_error(doc: object) -> None:
     with contextlib.suppress(ParseError):
         parse_uplink(json.dumps(doc).encode())
+
+
+@given(st.datetimes(), st.integers(-23 * 60 - 59, 23 * 60 + 59))
+@example(datetime(9999, 12, 31, 23, 59, 59), -60)
+@example(datetime(1, 1, 1, 0, 0), 60)
+def test_any_calendar_time_with_any_offset_parses_or_is_refused(
+    moment: datetime, offset_minutes: int
+) -> None:
+    """Also at the ends of the calendar, where the offset carries the time beyond them."""
+    sign = "+" if offset_minutes >= 0 else "-"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    text = f"{moment.isoformat()}{sign}{hours:02d}:{minutes:02d}"
+    doc = {
+        "end_device_ids": {"dev_eui": "70B3D57ED0061A2B"},
+        "uplink_message": {"received_at": text},
+    }
+    try:
+        uplink = parse_uplink(_body(doc))
+    except ParseError as exc:
+        assert exc.reason.endswith("is outside the years 1 to 9999 in UTC")
+    else:
+        assert uplink.received_at == datetime.fromisoformat(text)
 
 
 @given(
@@ -318,7 +351,8 @@ _envelopes = st.fixed_dictionaries(
 # What a field may be replaced with: beyond a bound, of a wrong type, empty, absurd.
 _DEFECTS = [
     None, -1, 2**32, 2**64, 1.5, 1e7, -1e7, 1e300, True, "", "x", "8.6e8",
-    "2025-13-01T00:00:00Z", "2025-03-14T08:15:02", "70B3D57ED0061A2", "!!", "AWcA4QJoTwNzJ+U",
+    "2025-13-01T00:00:00Z", "2025-03-14T08:15:02", "9999-12-31T23:59:59-01:00", "70B3D57ED0061A2",
+    "!!", "AWcA4QJoTwNzJ+U",
     [], {}, [1], {"a": 1},
 ]  # fmt: skip
 _defects = st.one_of(st.sampled_from(_DEFECTS), _json)

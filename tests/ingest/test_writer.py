@@ -137,6 +137,19 @@ async def test_measurement_times_are_stored_to_the_microsecond(
     assert await pool.fetchval("SELECT time FROM measurements") == at
 
 
+async def test_uplinks_at_the_end_of_the_calendar_are_stored(pool: asyncpg.Pool) -> None:
+    """A network server's clock at 9999-12-31: stored like any other time, also once the
+    device is known (checking its last-seen slack must not overflow)."""
+    writer = await Writer.connect(pool)
+    end = datetime(9999, 12, 31, 23, 59, 30, tzinfo=UTC)
+    await writer.write([_uplink("k-end-1", end, 20.5)], [])
+    later = end + timedelta(seconds=29)
+    assert await writer.write([_uplink("k-end-2", later, 20.6)], []) == WriteResult(1, 0, 1)
+    assert await pool.fetchval("SELECT max(received_at) FROM uplinks") == later
+    # Within LAST_SEEN_SLACK of the known last_seen_at: the device row is left as it was.
+    assert await pool.fetchval("SELECT last_seen_at FROM devices") == end
+
+
 async def test_latest_follows_measurement_time_not_arrival(pool: asyncpg.Pool) -> None:
     writer = await Writer.connect(pool)
     await writer.write([_uplink("new", T0 + timedelta(minutes=10), 21.0)], [])
