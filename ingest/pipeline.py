@@ -6,6 +6,7 @@ letter, a parse-stage dead letter, or a recognised non-uplink event that is skip
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ Outcome = DecodedUplink | DeadLetter | Skipped | DeviceEvent
 
 _SELECTIONS_KEPT = 10_000
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class Pipeline:
@@ -54,6 +57,10 @@ class Pipeline:
             parsed = self.router.parse(topic, payload)
         except ParseError as exc:
             return (DeadLetter(topic, payload, Stage.PARSE, exc.reason),)
+        except Exception as exc:  # a bug in a parser costs this message, not the stream
+            logger.exception("parser failed on a message of %s", topic, extra={"topic": topic})
+            reason = f"unexpected error in the parser: {type(exc).__name__}: {exc}"
+            return (DeadLetter(topic, payload, Stage.PARSE, reason),)
         if isinstance(parsed, Ignored):
             return (Skipped(topic, parsed.reason),)
         if isinstance(parsed, DeviceEvent):
@@ -107,8 +114,14 @@ class Pipeline:
                 decoded = decode_object(selection.fieldmap, uplink.network_decoded)
             measurements = decoded.measurements
             _check(measurements)
-        except DecodeError as exc:
-            reason = f"{key} {version}: {exc.reason}"
+        except Exception as exc:  # DecodeError, or a bug in a decoder: this message only
+            if isinstance(exc, DecodeError):
+                reason = f"{key} {version}: {exc.reason}"
+            else:
+                logger.exception(
+                    "decoder %s failed", key, extra={"dev_eui": uplink.dev_eui, "topic": topic}
+                )
+                reason = f"{key} {version}: unexpected error: {type(exc).__name__}: {exc}"
             return (
                 DecodedUplink(uplink, topic, key, version, (), decode_error=reason),
                 DeadLetter(topic, payload, Stage.DECODE, reason, uplink.dev_eui),

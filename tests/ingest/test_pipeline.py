@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import orjson
 
-from decoders import Measurement
-from ingest.model import DeadLetter, DecodedUplink, Stage
+from decoders import DECODERS, Decoded, Measurement
+from ingest.envelopes import Router
+from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, Ignored, Stage, Uplink
 from ingest.pipeline import Pipeline, Skipped
 
 TOPIC = "v3/city-air@ttn/devices/air-07/up"
@@ -87,3 +89,36 @@ def test_registered_decoder_wins_over_default() -> None:
     (outcome,) = pipeline.process(TOPIC, _message(bytes.fromhex("03670110")))
     assert isinstance(outcome, DecodedUplink)
     assert outcome.measurements == (Measurement("air_temperature", 27.2, sensor=3),)
+
+
+def _failing(payload: bytes, f_port: int) -> Decoded:
+    """A decoder with a bug: frames shorter than 10 bytes divide by zero."""
+    return Decoded((Measurement("air_temperature", 1 / len(payload[9:]), sensor=1),))
+
+
+def test_a_decoder_bug_dead_letters_the_message_and_the_next_one_decodes() -> None:
+    failing = dataclasses.replace(DECODERS["cayenne_lpp"], key="failing", decode=_failing)
+    codecs = {**DECODERS, "failing": failing}
+    pipeline = Pipeline(default_decoder="failing", codecs=codecs)
+    body = _message(bytes.fromhex("016700e1"))
+    kept, letter = pipeline.process(TOPIC, body)
+    assert isinstance(kept, DecodedUplink) and kept.measurements == ()
+    assert isinstance(letter, DeadLetter)
+    assert letter.stage is Stage.DECODE
+    assert letter.reason == "failing 1.0.0: unexpected error: ZeroDivisionError: division by zero"
+    assert kept.decode_error == letter.reason
+    (good,) = Pipeline().process(TOPIC, body)
+    assert isinstance(good, DecodedUplink) and len(good.measurements) == 1
+
+
+class _BrokenRouter(Router):
+    def parse(self, topic: str, payload: bytes) -> Uplink | DeviceEvent | Ignored:
+        raise KeyError("uplink_message")
+
+
+def test_a_parser_bug_dead_letters_the_message() -> None:
+    body = _message(bytes.fromhex("016700e1"))
+    (letter,) = Pipeline(router=_BrokenRouter()).process(TOPIC, body)
+    assert letter == DeadLetter(
+        TOPIC, body, Stage.PARSE, "unexpected error in the parser: KeyError: 'uplink_message'"
+    )
