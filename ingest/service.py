@@ -34,7 +34,7 @@ from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, Stage
 from ingest.pipeline import Pipeline, Skipped
 from ingest.settings import IngestSettings
 from ingest.subscriber import Message, Subscriber
-from ingest.writer import TRANSIENT_ERRORS, Writer, WriteResult, store_failure
+from ingest.writer import DATA_ERRORS, TRANSIENT_ERRORS, Writer, WriteResult, store_failure
 
 logger = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ class Ingest:
                     return await self._writer.write(batch.uplinks, batch.letters, batch.events)
                 except TRANSIENT_ERRORS:
                     raise
-                except asyncpg.PostgresError as exc:
+                except DATA_ERRORS as exc:
                     logger.error("batch refused (%s); writing its uplinks one by one", exc)
                     return await self._write_one_by_one(batch)
             except TRANSIENT_ERRORS as exc:
@@ -307,7 +307,7 @@ class Ingest:
                 result = await self._writer.write([item], [])
             except TRANSIENT_ERRORS:
                 raise
-            except asyncpg.PostgresError as exc:  # this uplink's data, not the connection
+            except DATA_ERRORS as exc:  # this uplink's data, not the connection
                 raw = batch.raw_by_key[item.uplink.idempotency_key]
                 refused.append(store_failure(item, raw, exc))
                 continue
@@ -322,8 +322,8 @@ class Ingest:
                 events += (await self._writer.write([], [], [event])).events
             except TRANSIENT_ERRORS:
                 raise
-            except asyncpg.PostgresError as exc:
-                reason = f"database refused the {event.kind} event: {type(exc).__name__}: {exc}"
+            except DATA_ERRORS as exc:
+                reason = f"could not store the {event.kind} event: {type(exc).__name__}: {exc}"
                 refused.append(DeadLetter(event.topic, raw, Stage.STORE, reason, event.dev_eui))
         await self._writer.write([], refused)
         batch.letters = refused

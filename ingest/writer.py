@@ -34,6 +34,18 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# Errors that say a batch's data cannot be stored as it is: the database refused a row, or a
+# value did not fit its column's type before it left (asyncpg's encoders raise OverflowError
+# for an integer too large for bigint or smallint, ValueError or TypeError for others). Caught
+# after TRANSIENT_ERRORS, so a lost connection is never taken for bad data.
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    OverflowError,
+    ValueError,
+    TypeError,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     uplinks: int = 0
@@ -409,8 +421,8 @@ class Writer:
 
 
 def store_failure(item: DecodedUplink, payload: bytes, error: Exception) -> DeadLetter:
-    """The dead letter for an uplink the database refused (its data, not the connection)."""
-    reason = f"database refused the uplink: {type(error).__name__}: {error}"
+    """The dead letter for an uplink that could not be stored (its data, not the connection)."""
+    reason = f"could not store the uplink: {type(error).__name__}: {error}"
     return DeadLetter(item.topic, payload, Stage.STORE, reason, item.uplink.dev_eui)
 
 

@@ -122,6 +122,18 @@ def test_flood_of_bad_messages_among_good_ones(db_url: str, broker: Broker, tmp_
             )
         else:  # an event type nobody defined
             bad.append((f"v3/{app}@ttn/devices/bad-{i}/bogus", b"{}"))
+    # Well-formed, but holding what the database cannot: the uplink ends as a store-stage dead
+    # letter, its batch neighbours are stored. And a time that its offset carries past 9999.
+    unstorable = []
+    for i in range(5):
+        doc = orjson.loads(good[900 + i].body)
+        doc["uplink_message"]["settings"]["frequency"] = str(2**70)
+        doc["correlation_ids"] = [f"as:up:HUGE{i:022d}"]
+        unstorable.append((good[900 + i].topic, orjson.dumps(doc)))
+        doc["uplink_message"]["received_at"] = "9999-12-31T23:59:59-01:00"
+        doc["correlation_ids"] = [f"as:up:LATE{i:022d}"]
+        bad.append((good[900 + i].topic, orjson.dumps(doc)))
+    bad += unstorable
     mixed: list[tuple[str, bytes]] = []
     for i, uplink in enumerate(good):
         mixed.append((uplink.topic, uplink.body))
@@ -148,6 +160,9 @@ def test_flood_of_bad_messages_among_good_ones(db_url: str, broker: Broker, tmp_
     assert _count(db_url, "SELECT count(*) FROM measurements") == 3 * len(good)
     assert _count(db_url, "SELECT count(*) FROM dead_letters WHERE reason = ''") == 0
     assert _count(db_url, "SELECT count(*) FROM dead_letters WHERE stage = 'decode'") == undecodable
+    reason = "could not store the uplink: OverflowError: value out of int64 range"
+    unstored = f"SELECT count(*) FROM dead_letters WHERE stage = 'store' AND reason = '{reason}'"
+    assert _count(db_url, unstored) == len(unstorable)
     ingest.signal(15)
 
 
