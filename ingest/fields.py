@@ -26,9 +26,12 @@ def str_field(doc: dict[str, Any], key: str) -> str | None:
     return value
 
 
+UINT32_END = 2**32  # frame counters and ports are unsigned 32-bit in the envelopes
+
+
 def int_field(doc: dict[str, Any], key: str) -> int:
     value = doc.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < UINT32_END:
         raise ParseError(f"{key} is not an unsigned 32-bit integer: {value!r}")
     return value
 

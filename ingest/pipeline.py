@@ -126,8 +126,9 @@ class Pipeline:
                 DecodedUplink(uplink, topic, key, version, (), decode_error=reason),
                 DeadLetter(topic, payload, Stage.DECODE, reason, uplink.dev_eui),
             )
-        state = _state(decoded) if decoded.state or decoded.warnings else None
-        return (DecodedUplink(uplink, topic, key, version, measurements, state_json=state),)
+        return (
+            DecodedUplink(uplink, topic, key, version, measurements, state_json=_state(decoded)),
+        )
 
 
 def _state(decoded: Decoded) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from ingest.fields import UINT32_END
 from ingest.fields import float_field as _float
 from ingest.fields import int_field as _int
 from ingest.fields import obj_field as _obj
@@ -42,6 +43,8 @@ EVENT_KEYS = {
 NON_UPLINK_SUFFIXES = tuple(e for e in EVENT_KEYS if e != "up")
 _TOPIC = re.compile(r"^v3/(?P<app>[^/]+)/devices/(?P<device>[^/]+)/(?P<event>.+)$")
 _DEV_EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
+# A signal level (dBm) or ratio (dB) outside this is no measurement.
+_SIGNAL_BOUND = 1e6
 
 
 _EVENTS_SEEN: dict[str, str] = {}  # topic -> event; topics are per device, so bounded
@@ -241,14 +244,14 @@ def _radio(up: dict[str, Any]) -> Radio:
             rssi = _float(gateway, "rssi")
             if rssi is None:
                 rssi = _float(gateway, "channel_rssi")
-        elif not -1e6 < rssi < 1e6:
+        elif not -_SIGNAL_BOUND < rssi < _SIGNAL_BOUND:
             raise ParseError(f"rssi is not a number: {rssi!r}")
         if rssi is not None and (best_rssi is None or rssi > best_rssi):
             best_rssi = float(rssi)
         snr = gateway.get("snr")
         if type(snr) is not int and type(snr) is not float:
             snr = _float(gateway, "snr")
-        elif not -1e6 < snr < 1e6:
+        elif not -_SIGNAL_BOUND < snr < _SIGNAL_BOUND:
             raise ParseError(f"snr is not a number: {snr!r}")
         if snr is not None and (best_snr is None or snr > best_snr):
             best_snr = float(snr)
@@ -319,10 +322,6 @@ def _on_earth(lat: float | None, lon: float | None) -> bool:
 # One difference is deliberate: a number beyond the range of a double (`1e400`) in a field ingest
 # does not read is skipped here, where orjson refuses the whole body. Such a body is valid JSON
 # (RFC 8259 §6 leaves the range of numbers to the reader).
-
-_UINT32 = 2**32
-# A signal level or ratio outside this is no measurement (the general parser's bound).
-_SIGNAL_BOUND = 1e6
 
 
 class _ApplicationIds(msgspec.Struct):
@@ -402,7 +401,7 @@ def parse_common_uplink(payload: bytes) -> Uplink | None:
     if up is None:
         return None
     f_port, f_cnt = up.f_port, up.f_cnt
-    if not (0 <= f_port < _UINT32 and 0 <= f_cnt < _UINT32):
+    if not (0 <= f_port < UINT32_END and 0 <= f_cnt < UINT32_END):
         return None
     radio = _common_radio(up)
     if radio is None:
@@ -464,7 +463,7 @@ def _common_radio(up: _UplinkMessage) -> Radio | None:
                 best_snr = snr
     settings = up.settings
     sf = settings.data_rate.lora.spreading_factor
-    if not 0 <= sf < _UINT32:
+    if not 0 <= sf < UINT32_END:
         return None
     frequency = settings.frequency
     try:

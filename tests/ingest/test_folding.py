@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +25,7 @@ from decoders import Measurement
 from ingest.folding import Folding
 from ingest.metrics import Metrics
 from ingest.model import DecodedUplink, Radio, Uplink
-from ingest.writer import Writer, open_pool
+from ingest.writer import Writer
 
 # Two Amsterdam DST changes: 2025-03-30 has 23 hours, 2025-10-26 has 25.
 WINDOWS = (datetime(2025, 3, 29, 20, tzinfo=UTC), datetime(2025, 10, 25, 20, tzinfo=UTC))
@@ -34,13 +34,6 @@ QUANTITIES = ("air_temperature", "noise_laeq", "people_count", "parking_occupied
 Point = tuple[str, int, datetime, float]  # quantity, sensor, time, value
 
 _ARRAYS = "$1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[], $5::float8[]"
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await open_pool(db_url, max_size=4)
-    yield pool
-    await pool.close()
 
 
 def _value(rng: random.Random, quantity: str) -> float:

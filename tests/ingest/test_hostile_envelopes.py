@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import orjson
-import pytest
 
 from ingest.model import DeadLetter, DecodedUplink, DeviceEvent
 from ingest.pipeline import Pipeline
-from ingest.writer import DATA_ERRORS, Writer, open_pool
+from ingest.writer import DATA_ERRORS, Writer
 from simulator import Fleet
 from simulator.spec import FleetSpec, Group
 
@@ -76,13 +75,6 @@ def _variants() -> Iterator[tuple[str, bytes]]:
                     node = node[step]
                 node[key] = defect
                 yield topic, json.dumps(variant).encode()
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await open_pool(db_url, max_size=1)
-    yield pool
-    await pool.close()
 
 
 async def test_no_defect_in_any_field_stops_ingest(pool: asyncpg.Pool) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,18 +17,11 @@ from decoders import DECODERS
 from ingest.backfill import backfill, read_file, store_lines
 from ingest.pipeline import Pipeline
 from ingest.reprocess import Selection, reprocess
-from ingest.writer import Writer, open_pool
+from ingest.writer import Writer
 from simulator import Fleet
 from simulator.storage_api import StorageApi
 
 START = datetime(2025, 3, 14, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await open_pool(db_url, max_size=2)
-    yield pool
-    await pool.close()
 
 
 def _bodies(count: int, app: str = "city-air") -> list[bytes]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -11,7 +10,7 @@ import pytest
 
 from decoders import Measurement
 from ingest.model import DeadLetter, DecodedUplink, Radio, Stage, Uplink
-from ingest.writer import Writer, WriteResult, open_pool
+from ingest.writer import Writer, WriteResult
 
 T0 = datetime(2025, 3, 14, 8, 0, tzinfo=UTC)
 EUI = "70B3D57ED0061A2B"
@@ -30,13 +29,6 @@ def _uplink(key: str, at: datetime, temperature: float, eui: str = EUI) -> Decod
     )
     measurements = (Measurement("air_temperature", temperature, sensor=1),)
     return DecodedUplink(uplink, "v3/a@ttn/devices/air-07/up", "cayenne_lpp", "1.0.0", measurements)
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await open_pool(db_url, max_size=2)
-    yield pool
-    await pool.close()
 
 
 async def test_duplicate_delivery_creates_no_second_row(pool: asyncpg.Pool) -> None:
