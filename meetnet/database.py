@@ -19,7 +19,7 @@ ON CONFLICT (key) DO UPDATE SET
 """
 
 
-async def prepare(dsn: str) -> list[migrations.Migration]:
+async def prepare(dsn: str) -> list[migrations.Migration | migrations.Function]:
     """Apply pending migrations and seed the catalogue; safe to run any number of times."""
     applied = await migrations.apply(dsn)
     conn = await asyncpg.connect(dsn)

@@ -25,7 +25,7 @@ async def _tables(url: str) -> set[str]:
 
 async def test_fresh_database_gets_every_migration(empty_db_url: str) -> None:
     applied = await migrations.apply(empty_db_url)
-    assert [m.version for m in applied] == [m.version for m in migrations.available()]
+    assert applied == [*migrations.available(), *migrations.available_functions()]
     assert CORE_TABLES | {"schema_migrations"} <= await _tables(empty_db_url)
 
 
@@ -36,11 +36,15 @@ async def test_rerun_is_a_no_op(empty_db_url: str) -> None:
 
 async def test_concurrent_runs_apply_each_migration_once(empty_db_url: str) -> None:
     results = await asyncio.gather(*(migrations.apply(empty_db_url) for _ in range(4)))
-    applied = [m.version for result in results for m in result]
-    assert sorted(applied) == [m.version for m in migrations.available()]
+    applied = [m for result in results for m in result]
+    numbered = sorted(m.version for m in applied if isinstance(m, migrations.Migration))
+    functions = sorted(m.name for m in applied if isinstance(m, migrations.Function))
+    assert numbered == [m.version for m in migrations.available()]
+    assert functions == [f.name for f in migrations.available_functions()]
     conn = await asyncpg.connect(empty_db_url)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(applied)
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(numbered)
+        assert await conn.fetchval("SELECT count(*) FROM schema_functions") == len(functions)
     finally:
         await conn.close()
 
@@ -70,7 +74,7 @@ async def test_prepare_seeds_the_catalogue(empty_db_url: str) -> None:
 
 
 async def test_timescaledb_guard_takes_the_path_the_server_allows(empty_db_url: str) -> None:
-    """Plain PostgreSQL (CI): 0002 leaves plain tables. TimescaleDB: both become hypertables."""
+    """Plain PostgreSQL: 0002 leaves plain tables. TimescaleDB: 0002 and 0010 make hypertables."""
     await migrations.apply(empty_db_url)
     conn = await asyncpg.connect(empty_db_url)
     try:
@@ -81,7 +85,11 @@ async def test_timescaledb_guard_takes_the_path_the_server_allows(empty_db_url: 
             hypertables = await conn.fetch(
                 "SELECT hypertable_name FROM timescaledb_information.hypertables"
             )
-            assert {r["hypertable_name"] for r in hypertables} == {"measurements", "uplinks"}
+            assert {r["hypertable_name"] for r in hypertables} == {
+                "measurements",
+                "uplinks",
+                "rollup_hourly",
+            }
         else:
             kind = await conn.fetchval(
                 "SELECT relkind::text FROM pg_class WHERE relname = 'measurements'"
