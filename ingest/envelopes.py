@@ -8,6 +8,8 @@ v3 `json_v3` by its field names).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -52,6 +54,24 @@ class Subscription:
         return self.topic_filter
 
 
+Parser = Callable[[str, bytes], Uplink | DeviceEvent | Ignored]
+
+# How each format is parsed: the registry, as `decoders.DECODERS` is for payloads.
+PARSERS: dict[Format, Parser] = {
+    Format.TTS: tts.parse,
+    Format.CHIRPSTACK: functools.partial(chirpstack.parse, encoding="auto"),
+    Format.CHIRPSTACK_JSON: functools.partial(chirpstack.parse, encoding="json"),
+    Format.CHIRPSTACK_PROTOBUF: functools.partial(chirpstack.parse, encoding="protobuf"),
+    Format.CHIRPSTACK_V3: functools.partial(chirpstack.parse, encoding="json", version=3),
+}
+
+# Without a configured format, the first level of the topic tells the network server's default
+# (The Things Stack `v3/...`, ChirpStack `application/...`).
+DEFAULT_FORMATS: dict[str, Format] = {
+    "v3": Format.TTS,
+    "application": Format.CHIRPSTACK,
+}
+
 # Topics seen are per device; the cache is dropped when it grows beyond this many.
 _CACHE_LIMIT = 200_000
 
@@ -61,41 +81,37 @@ class Router:
     """Parses a message with the format its topic is configured for."""
 
     subscriptions: tuple[Subscription, ...] = ()
-    _formats: dict[str, Format] = field(default_factory=dict)
+    _parsers: dict[str, Parser] = field(default_factory=dict)  # by topic
 
     def format_of(self, topic: str) -> Format:
-        found = self._formats.get(topic)
-        if found is None:
-            found = next(
-                (
-                    s.format
-                    for s in self.subscriptions
-                    if s.format is not Format.AUTO and topic_matches_sub(s.match_filter, topic)
-                ),
-                Format.AUTO,
-            )
-            if len(self._formats) >= _CACHE_LIMIT:
-                self._formats.clear()
-            self._formats[topic] = found
-        return found
+        """The configured format of a topic, else the network server's default; AUTO if none."""
+        configured = next(
+            (
+                s.format
+                for s in self.subscriptions
+                if s.format is not Format.AUTO and topic_matches_sub(s.match_filter, topic)
+            ),
+            Format.AUTO,
+        )
+        if configured is Format.AUTO:
+            first, slash, _ = topic.partition("/")
+            return DEFAULT_FORMATS.get(first, Format.AUTO) if slash else Format.AUTO
+        return configured
 
     def parse(self, topic: str, payload: bytes) -> Uplink | DeviceEvent | Ignored:
-        fmt = self.format_of(topic) if topic else Format.AUTO
-        if fmt is Format.AUTO:
-            if topic.startswith("v3/"):
-                fmt = Format.TTS
-            elif topic.startswith("application/"):
-                fmt = Format.CHIRPSTACK
-            elif not topic:
+        parser = self._parsers.get(topic)
+        if parser is None:
+            if not topic:
                 return parse_untitled(payload)
-            else:
-                raise ParseError(f"topic {topic!r} matches no envelope format")
-        if fmt is Format.TTS:
-            return tts.parse(topic, payload)
-        if fmt is Format.CHIRPSTACK_V3:
-            return chirpstack.parse(topic, payload, "json", version=3)
-        encoding = {Format.CHIRPSTACK_JSON: "json", Format.CHIRPSTACK_PROTOBUF: "protobuf"}
-        return chirpstack.parse(topic, payload, encoding.get(fmt, "auto"))
+            parser = PARSERS.get(self.format_of(topic), _unmatched)
+            if len(self._parsers) >= _CACHE_LIMIT:
+                self._parsers.clear()
+            self._parsers[topic] = parser
+        return parser(topic, payload)
+
+
+def _unmatched(topic: str, payload: bytes) -> Uplink | DeviceEvent | Ignored:
+    raise ParseError(f"topic {topic!r} matches no envelope format")
 
 
 def parse_untitled(payload: bytes) -> Uplink | DeviceEvent | Ignored:

@@ -13,7 +13,7 @@ from chirpstack_api import integration
 from google.protobuf import json_format
 
 from decoders import Measurement
-from ingest.envelopes import Format, Router, Subscription, parse_untitled
+from ingest.envelopes import PARSERS, Format, Router, Subscription, parse_untitled
 from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, EventKind, Radio, Stage, Uplink
 from ingest.pipeline import Pipeline, Skipped
 
@@ -257,6 +257,16 @@ def test_topic_formats_are_configuration() -> None:
     (letter,) = Pipeline(router=router).process("elsewhere/x", b"{}")
     assert isinstance(letter, DeadLetter) and letter.stage is Stage.PARSE
     assert letter.reason == "topic 'elsewhere/x' matches no envelope format"
+
+
+def test_every_format_has_a_parser_and_the_defaults_follow_the_topic() -> None:
+    assert set(PARSERS) == set(Format) - {Format.AUTO}
+    router = Router((Subscription.parse("v3/special/#=chirpstack_json"),))
+    assert router.format_of("v3/city@ttn/devices/x/up") is Format.TTS
+    assert router.format_of("application/1/device/70b3d57ed0061a2b/event/up") is Format.CHIRPSTACK
+    assert router.format_of("v3/special/devices/x/up") is Format.CHIRPSTACK_JSON
+    assert router.format_of("v3") is Format.AUTO
+    assert router.format_of("v3x/a") is Format.AUTO
 
 
 def test_garbage_on_chirpstack_topics_is_dead_lettered() -> None:
