@@ -6,7 +6,8 @@
 4. the network server's own decoded object (`decoded_payload` / `object`) mapped by a field map:
    the model's field map when step 2 or 3 named a model without a native decoder, else the
    [defaults] field maps in order (the first that yields a measurement);
-5. none: the raw uplink is kept and the device flagged "no decoder".
+5. the configured default decoder, when there is one;
+6. none: the raw uplink is kept and the device flagged "no decoder".
 
 A pure function of its inputs and `models.toml`.
 """
@@ -31,7 +32,8 @@ class Selection:
     """What to decode a frame with: a native `codec`, or a `fieldmap` name for the NS object.
 
     `source` says which rule matched ("registered", "version_ids", "device_profile",
-    "decoded_object", "none"); `decoder_key`/`decoder_version` are what measurements record.
+    "decoded_object", "default", "none"); `decoder_key`/`decoder_version` are what measurements
+    record.
     """
 
     source: str
@@ -63,6 +65,7 @@ def select(
     decoded_object: Mapping[str, Any] | None = None,
     rules: Rules = RULES,
     codecs: Mapping[str, Codec] = DECODERS,
+    default: Codec | None = None,
 ) -> Selection:
     """Pick how to decode one uplink; see the module docstring for the order."""
     if registered and registered in codecs:
@@ -95,6 +98,8 @@ def select(
                 if rules.native.get(name) in codecs:
                     return Selection("decoded_object", codec=codecs[rules.native[name]])
                 return Selection("decoded_object", fieldmap=name)
+    if default is not None:
+        return Selection("default", codec=default)
     return Selection("none")
 
 

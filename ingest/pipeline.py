@@ -67,10 +67,9 @@ class Pipeline:
             return (parsed,)
         return self.decode(parsed, topic, payload)
 
-    def select(self, uplink: Uplink) -> Selection:
-        """How to decode this uplink, first match wins (DESIGN §4): the registered decoder, the
-        Device Repository model, the ChirpStack device profile, the network's own decoded object,
-        then the configured default decoder; else none."""
+    def _selection(self, uplink: Uplink) -> Selection:
+        """`decoders.selection.select` for this uplink, remembered by its key when it does not
+        depend on a network-decoded object."""
         registered = self.registered.get(uplink.dev_eui) if self.registered else None
         key = (registered, uplink.model, uplink.device_profile)
         if uplink.network_decoded is None and (cached := self._selections.get(key)):
@@ -84,10 +83,8 @@ class Pipeline:
             decoded_object=uplink.network_decoded,
             rules=self.rules,
             codecs=self.codecs,
+            default=self.codecs.get(self.default_decoder) if self.default_decoder else None,
         )
-        default = self.codecs.get(self.default_decoder) if self.default_decoder else None
-        if selection.source == "none" and default is not None:
-            selection = Selection("default", codec=default)
         if uplink.network_decoded is None:
             if len(self._selections) >= _SELECTIONS_KEPT:
                 self._selections.clear()
@@ -102,7 +99,7 @@ class Pipeline:
         """
         if uplink.f_port == 0:  # MAC commands only: nothing for an application decoder
             return (DecodedUplink(uplink, topic, None, None, ()),)
-        selection = self.select(uplink)
+        selection = self._selection(uplink)
         key, version = selection.decoder_key, selection.decoder_version
         if key is None:
             return (DecodedUplink(uplink, topic, None, None, ()),)

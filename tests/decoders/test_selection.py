@@ -19,6 +19,14 @@ def test_version_ids_then_device_profile() -> None:
     assert (s.source, s.decoder_key) == ("device_profile", "decentlab_dl_pm")
 
 
+def test_the_default_decoder_comes_last() -> None:
+    lpp = DECODERS["cayenne_lpp"]
+    s = select(None, "unknown", "thing", "unmapped profile", default=lpp)
+    assert (s.source, s.decoder_key) == ("default", "cayenne_lpp")
+    assert select(None, "Dragino", "LHT65N", default=lpp).decoder_key == "dragino_lht65"
+    assert select(None, "unknown", "thing").source == "none"
+
+
 def test_decoded_object_from_a_codec_we_have_decodes_the_frame_natively() -> None:
     """A CayenneLPP-shaped object tells the frame is LPP: our codec keeps its exact resolution."""
     obj = {"temperatureSensor": {"3": 27.2}, "humiditySensor": {"3": 40}}
