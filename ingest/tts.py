@@ -40,7 +40,6 @@ EVENT_KEYS = {
     "service/data": "service_data",
     "location/solved": "location_solved",
 }
-NON_UPLINK_SUFFIXES = tuple(e for e in EVENT_KEYS if e != "up")
 _TOPIC = re.compile(r"^v3/(?P<app>[^/]+)/devices/(?P<device>[^/]+)/(?P<event>.+)$")
 _DEV_EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
 # A signal level (dBm) or ratio (dB) outside this is no measurement.

@@ -208,10 +208,6 @@ class Writer:
         rows = await pool.fetch("SELECT key, id FROM quantities")
         return cls(pool, {r["key"]: r["id"] for r in rows})
 
-    def forget_devices(self) -> None:
-        """Drop the device cache (after something else changed device rows)."""
-        self._devices.clear()
-
     async def write(
         self,
         uplinks: Sequence[DecodedUplink],
