@@ -105,5 +105,11 @@ class IngestSettings(BaseSettings):
         return value
 
     @property
+    def pool_size(self) -> int:
+        """Database connections ingest needs at once: one per writer, one for the fold loop and
+        one for what else runs meanwhile (refreshing the registered decoders)."""
+        return self.writers + 2
+
+    @property
     def broker(self) -> BrokerAddress:
         return parse_mqtt_url(self.mqtt_url.get_secret_value())

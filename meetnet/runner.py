@@ -41,7 +41,7 @@ async def run_ingest(settings: IngestSettings, stop: asyncio.Event | None = None
             loop.add_signal_handler(signum, stop.set)
     metrics = Metrics()
     metrics.serve(settings.metrics_host, settings.metrics_port)
-    pool = await connect_pool(settings.database_url.get_secret_value(), size=4)
+    pool = await connect_pool(settings.database_url.get_secret_value(), size=settings.pool_size)
     try:
         service = Ingest(settings, pool, await Writer.connect(pool), metrics)
         watcher = asyncio.create_task(_stop_when(stop, service))
