@@ -84,7 +84,14 @@ def _gps() -> st.SearchStrategy[bytes]:
 
 # key -> (f_port, frame strategy); frames follow each codec's documented layout.
 FRAMES: dict[str, tuple[int, st.SearchStrategy[bytes]]] = {
-    "dragino_lht65": (2, _cat(_b(6), st.sampled_from([b"\x00", b"\x01", b"\x05", b"\x06"]), _b(4))),
+    "dragino_lht65": (
+        2,
+        _cat(
+            _b(6),
+            st.sampled_from([bytes((t,)) for t in (0, 1, 2, 4, 5, 6, 7, 8, 9, 15, 0x81)]),
+            _b(4),
+        ),
+    ),
     "dragino_ldds75": (2, _b(8)),
     "dragino_lse01": (2, _b(11)),
     "milesight_em300_th": (
