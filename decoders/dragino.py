@@ -18,6 +18,7 @@ VERSION = "1.0.0"
 _DATA_PORT = 2
 _STATUS_PORT = 5  # LHT65N device status: model, firmware, band, sub-band, battery
 _NO_READING = 0x7FFF  # DS18B20 / TMP117 "not connected" (prints 327.67)
+_DS18B20_MIN, _DS18B20_MAX = -550, 1250  # Maxim DS18B20 range, in 0.1 °C
 _ENTRY = 11  # one LHT65 data frame, and one entry of a datalog (poll) reply
 
 # LHT65 byte 6 (manual §2.4.6; Device Repository lht65.js, lht65n.js): bit 7 external sensor not
@@ -174,6 +175,20 @@ def encode_lht65(measurements: Iterable[Measurement], f_port: int = _DATA_PORT) 
     return bytes(out + b"\x7f\xff")
 
 
+def _ds18b20(payload: bytes, pos: int) -> list[Measurement]:
+    """LDDS75 / LSE01 probe: 2 B signed, 0.1 °C. 0.0 °C is a reading; a code outside the
+    DS18B20's range (-55..125 °C, e.g. 0x7FFF when no probe answers) is none."""
+    tenths = int.from_bytes(payload[pos : pos + 2], signed=True)
+    if not _DS18B20_MIN <= tenths <= _DS18B20_MAX:
+        return []
+    return [Measurement("air_temperature", tenths / 10, sensor=1)]
+
+
+def _ds18b20_bytes(v: dict[tuple[str, int], float]) -> bytes:
+    probe = v.get(("air_temperature", 1))
+    return b"\x7f\xff" if probe is None else fit(probe, 0.1, 2, True, "probe temperature")
+
+
 def decode_ldds75(payload: bytes, f_port: int) -> Decoded:
     """LDDS75: battery, distance in mm (valid 280..7500), DS18B20 probe, interrupt flag."""
     if f_port != _DATA_PORT:
@@ -195,9 +210,7 @@ def decode_ldds75(payload: bytes, f_port: int) -> Decoded:
         ms.append(Measurement("distance", distance / 1000))
     state["interrupt"] = payload[4]
     if len(payload) == 8:
-        probe = int.from_bytes(payload[5:7], signed=True)  # 2 B signed, 0.1 °C; 0 = no probe
-        if probe:
-            ms.append(Measurement("air_temperature", probe / 10, sensor=1))
+        ms += _ds18b20(payload, 5)
         state["sensor_flag"] = payload[7]
     return Decoded(tuple(ms), state)
 
@@ -206,8 +219,7 @@ def encode_ldds75(measurements: Iterable[Measurement], f_port: int = _DATA_PORT)
     v = by_key(measurements)
     out = fit(v[("battery_voltage", 0)], 0.001, 2, False, "battery_voltage")
     out += fit(v.get(("distance", 0), 0), 0.001, 2, False, "distance") + b"\x00"
-    out += fit(v.get(("air_temperature", 1), 0), 0.1, 2, True, "probe temperature")
-    return out + b"\x01"
+    return out + _ds18b20_bytes(v) + b"\x01"
 
 
 def decode_lse01(payload: bytes, f_port: int) -> Decoded:
@@ -215,26 +227,30 @@ def decode_lse01(payload: bytes, f_port: int) -> Decoded:
     if f_port != _DATA_PORT:
         raise _port_error(f_port)
     need(payload, 11, "LSE01 data frame")
-    ms = [Measurement("battery_voltage", _battery(payload))]
-    probe = int.from_bytes(payload[2:4], signed=True)  # 2 B signed, 0.1 °C
-    if probe:
-        ms.append(Measurement("air_temperature", probe / 10, sensor=1))
+    ms = [Measurement("battery_voltage", _battery(payload)), *_ds18b20(payload, 2)]
+    warnings: list[str] = []
+    moisture = payload[4] << 8 | payload[5]  # 2 B, 0.01 %; the manual's register range 0..10000
+    if moisture <= 10000:
+        ms.append(Measurement("soil_moisture", moisture / 100))
+    else:
+        warnings.append(f"LSE01 soil moisture code {moisture} is out of range 0..10000")
+    soil_t = payload[6] << 8 | payload[7]  # 2 B, 0.01 °C; negative as the manual's x - 0xFFFF
     ms += [
-        Measurement("soil_moisture", (payload[4] << 8 | payload[5]) / 100),  # 2 B, 0.01 %
-        # 2 B signed, 0.01 °C
-        Measurement("soil_temperature", int.from_bytes(payload[6:8], signed=True) / 100),
+        Measurement("soil_temperature", (soil_t - 0xFFFF if soil_t & 0x8000 else soil_t) / 100),
         # 2 B, uS/cm; 1 uS/cm = 1e-4 S/m
         Measurement("soil_conductivity", round((payload[8] << 8 | payload[9]) * 1e-4, 4)),
     ]
     flags = payload[10]  # 1 B: bits 7..4 soil sensor type/flag, bit 0 interrupt
-    return Decoded(tuple(ms), {"interrupt": flags & 0x01, "flags": flags})
+    return Decoded(tuple(ms), {"interrupt": flags & 0x01, "flags": flags}, tuple(warnings))
 
 
 def encode_lse01(measurements: Iterable[Measurement], f_port: int = _DATA_PORT) -> bytes:
     v = by_key(measurements)
     out = fit(v[("battery_voltage", 0)], 0.001, 2, False, "battery_voltage")
-    out += fit(v.get(("air_temperature", 1), 0), 0.1, 2, True, "probe temperature")
-    out += fit(v[("soil_moisture", 0)], 0.01, 2, False, "soil_moisture")
-    out += fit(v[("soil_temperature", 0)], 0.01, 2, True, "soil_temperature")
+    moisture = v.get(("soil_moisture", 0))
+    out += _ds18b20_bytes(v)
+    out += b"\xff\xff" if moisture is None else fit(moisture, 0.01, 2, False, "soil_moisture")
+    soil_t = round(v[("soil_temperature", 0)] * 100)
+    out += (soil_t + 0xFFFF if soil_t < 0 else soil_t).to_bytes(2)
     out += fit(v[("soil_conductivity", 0)], 1e-4, 2, False, "soil_conductivity")
     return out + b"\x80"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from decoders.base import Measurement
-from decoders.dragino import decode_lht65
+from decoders.dragino import decode_ldds75, decode_lht65, decode_lse01
 
 T0 = datetime(2022, 10, 31, 0, 51, 12, tzinfo=UTC)  # 0x635f1c00
 T1 = datetime(2022, 10, 31, 1, 1, 12, tzinfo=UTC)  # 0x635f1e58
@@ -77,3 +77,42 @@ def test_lht65_datalog_reply_entries_carry_their_own_time() -> None:
         Measurement("relative_humidity", 88.0, time=T1),
         Measurement("air_temperature", 27.85, sensor=1, time=T1),
     )
+
+
+def test_ldds75_probe_at_exactly_zero_degrees_is_a_reading() -> None:
+    # Dragino LDDS75 v1.1.4 decoder: bytes 5-6 signed / 10 -> TempC_DS18B20 "0.00".
+    decoded = decode_ldds75(bytes.fromhex("0b4505dc00000001"), 2)
+    assert decoded.measurements == (
+        Measurement("battery_voltage", 2.885),
+        Measurement("distance", 1.5),
+        Measurement("air_temperature", 0.0, sensor=1),
+    )
+
+
+def test_ldds75_probe_out_of_the_ds18b20_range_is_no_reading() -> None:
+    decoded = decode_ldds75(bytes.fromhex("0b4505dc007fff01"), 2)
+    assert ("air_temperature", 1) not in {(m.quantity, m.sensor) for m in decoded.measurements}
+
+
+def test_lse01_probe_at_exactly_zero_degrees_is_a_reading() -> None:
+    # Vendor lse01.js: 0000 -> TempC_DS18B20 "0.0"; 05dc -> water_SOIL 15.00; 0105 -> 2.61 °C
+    decoded = decode_lse01(bytes.fromhex("0b45000005dc010500c810"), 2)
+    assert decoded.measurements == (
+        Measurement("battery_voltage", 2.885),
+        Measurement("air_temperature", 0.0, sensor=1),
+        Measurement("soil_moisture", 15.0),
+        Measurement("soil_temperature", 2.61),
+        Measurement("soil_conductivity", 0.02),
+    )
+
+
+def test_lse01_negative_soil_temperature_as_the_manual_computes_it() -> None:
+    # LSE01 manual §2.3.3: FF7E -> (FF7E - FFFF) / 100 = -1.29 °C
+    decoded = decode_lse01(bytes.fromhex("0b45000005dcff7e00c810"), 2)
+    assert Measurement("soil_temperature", -1.29) in decoded.measurements
+
+
+def test_lse01_soil_moisture_beyond_its_register_range_is_no_reading() -> None:
+    decoded = decode_lse01(bytes.fromhex("0b45000027110105 00c810".replace(" ", "")), 2)
+    assert "soil_moisture" not in {m.quantity for m in decoded.measurements}
+    assert decoded.warnings == ("LSE01 soil moisture code 10001 is out of range 0..10000",)
