@@ -95,6 +95,12 @@ QUANTITIES: dict[str, Quantity] = {
             _M,
             "Temperature inside the device (board, CPU), not the air",
         ),
+        _q(
+            "surface_temperature",
+            "Cel",
+            _M,
+            "Temperature of the surface an infrared sensor looks at",
+        ),
         _q("battery_voltage", "V", _M, "Battery voltage"),
         _q("battery_level", "%EL", _M, "Remaining battery charge"),
         _q("latitude", "lat", _ST, "GPS latitude (WGS84)"),

@@ -1,7 +1,10 @@
 """Elsys TLV payload (ERS, ERS CO2, ERS Sound, ERS Eye, EMS Door and the rest of the family).
 
 Frame = repeated `[type u8][data...]`, big-endian, sizes fixed per type (Elsys "Payload structure"
-document v2.x, table of data types). Unknown types raise `DecodeError` (their size is unknown).
+document v2.x, table of data types; Elsys's generic decoder). Unknown types raise `DecodeError`
+(their size is unknown, so the rest of the frame cannot be read). A repeated record replaces the
+earlier one, except type 0x19: each one is another external probe (sensors 2, 3, ...), as the
+vendor's decoder makes a list of them.
 """
 
 from __future__ import annotations
@@ -41,9 +44,33 @@ _TYPES: dict[int, tuple[int, tuple[tuple[str, bool, float, int], ...]]] = {
     0x18: (2, (("voltage", False, 0.001, 1),)),  # 2 B, analog input 2, mV
     0x19: (2, (("air_temperature", True, 0.1, 2),)),  # 2 B signed, second probe
     0x1A: (1, (("state:digital2", False, 1, 0),)),  # 1 B
+    0x1B: (4, (("voltage", True, 1e-6, 2),)),  # 4 B signed, load cell analog input, uV
     0x1C: (2, (("tvoc", False, 1, 0),)),  # 2 B, ppb
+    0x3D: (4, (("state:debug", False, 1, 0),)),  # 4 B, debug
 }
-_DIGITS = {0.1: 1, 0.001: 3, 1: 0}
+_IR = 0x10  # 4 B: 2 B signed internal, 2 B signed external (surface) temperature, 0.1 °C
+_GPS = 0x09  # 6 B: latitude, longitude, 3 B signed little-endian each, 0.0001 °
+_GRIDEYE = 0x13  # 65 B: reference °C (u8), then 64 pixels of reference + u8 / 10 °C
+_PROBE2 = 0x19
+_SPECIAL_SIZES = {_IR: 4, _GPS: 6, _GRIDEYE: 65}
+_DIGITS = {0.1: 1, 0.001: 3, 1: 0, 1e-6: 6}
+
+
+def _special(type_id: int, data: bytes, ms: list[Measurement], state: dict[str, Any]) -> str | None:
+    """The records whose layout is not a run of equal integers; returns a warning or None."""
+    if type_id == _IR:
+        state["ir_internal_temperature"] = int.from_bytes(data[0:2], signed=True) / 10
+        surface = int.from_bytes(data[2:4], signed=True) / 10
+        ms.append(Measurement("surface_temperature", surface))
+    elif type_id == _GPS:
+        lat = int.from_bytes(data[0:3], "little", signed=True) / 10000
+        lon = int.from_bytes(data[3:6], "little", signed=True) / 10000
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            return f"Elsys GPS position {lat}, {lon} is not on Earth"
+        ms += [Measurement("latitude", lat), Measurement("longitude", lon)]
+    else:  # _GRIDEYE
+        state["grideye"] = [round(data[0] + pixel / 10, 1) for pixel in data[1:]]
+    return None
 
 
 def decode(payload: bytes, f_port: int) -> Decoded:
@@ -52,9 +79,17 @@ def decode(payload: bytes, f_port: int) -> Decoded:
         raise DecodeError("empty Elsys frame")
     ms: list[Measurement] = []
     state: dict[str, Any] = {}
+    warnings: list[str] = []
+    probes = 0
     pos, end = 0, len(payload)
     while pos < end:
         type_id = payload[pos]
+        if type_id in _SPECIAL_SIZES:
+            data = take(payload, pos + 1, _SPECIAL_SIZES[type_id], f"Elsys type 0x{type_id:02x}")
+            warning = _special(type_id, data, ms, state)
+            warnings += [warning] if warning else []
+            pos += 1 + len(data)
+            continue
         spec = _TYPES.get(type_id)
         if spec is None:
             raise DecodeError(f"unknown Elsys data type 0x{type_id:02x} at byte {pos}")
@@ -68,9 +103,11 @@ def decode(payload: bytes, f_port: int) -> Decoded:
                 continue
             digits = _DIGITS.get(scale)
             value = round(raw * scale, digits) if digits is not None else raw * scale
+            if type_id == _PROBE2:
+                sensor, probes = sensor + probes, probes + 1
             ms.append(Measurement(quantity, float(value), sensor=sensor))
         pos += 1 + size
-    return Decoded(tuple(ms), state)
+    return Decoded(tuple(ms), state, tuple(warnings))
 
 
 _OWNER = {
@@ -87,6 +124,12 @@ def encode(measurements: Iterable[Measurement], f_port: int = 5) -> bytes:
     out = bytearray()
     done: set[int] = set()
     for key in v:
+        quantity, sensor = key
+        if quantity == "air_temperature" and sensor > 2:  # further 0x19 probes, in sensor order
+            continue
+        if quantity in ("surface_temperature", "latitude", "longitude"):
+            out += _encode_special(quantity, v, done)
+            continue
         if key not in _OWNER:
             raise ValueError(f"Elsys has no data type for {key}")
         type_id, size, fields = _OWNER[key]
@@ -97,4 +140,26 @@ def encode(measurements: Iterable[Measurement], f_port: int = 5) -> bytes:
         width = size // len(fields)
         for q, signed, scale, sensor in fields:
             out += round(v[(q, sensor)] / scale).to_bytes(width, signed=signed)
+        if type_id == _PROBE2:
+            for n in sorted(s for q, s in v if q == "air_temperature" and s > 2):
+                out += bytes((_PROBE2,)) + round(v[("air_temperature", n)] * 10).to_bytes(
+                    2, signed=True
+                )
     return bytes(out)
+
+
+def _encode_special(quantity: str, v: dict[tuple[str, int], float], done: set[int]) -> bytes:
+    type_id = _IR if quantity == "surface_temperature" else _GPS
+    if type_id in done:
+        return b""
+    done.add(type_id)
+    if type_id == _IR:  # the internal temperature is state, written as 0
+        return bytes((_IR, 0, 0)) + round(v[("surface_temperature", 0)] * 10).to_bytes(
+            2, signed=True
+        )
+    lat, lon = (round(v[(q, 0)] * 10000) for q in ("latitude", "longitude"))
+    return (
+        bytes((_GPS,))
+        + lat.to_bytes(3, "little", signed=True)
+        + lon.to_bytes(3, "little", signed=True)
+    )
