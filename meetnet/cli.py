@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr
+from pydantic import ValidationError
 from rich.console import Console
 
 from ingest.settings import IngestSettings, parse_mqtt_url
-from meetnet import database, replay
+from meetnet import broker, database, replay, web
+from meetnet.errors import BUG, CONFIGURATION, CommandError, settings_error, unexpected
 from meetnet.runner import run_ingest
-from meetnet.settings import DemoSettings
+from meetnet.settings import BrokerSettings, DatabaseSettings, DemoSettings
+
+logger = logging.getLogger(__name__)
 
 app = typer.Typer(
     help="meetnet: LoRaWAN uplinks from MQTT into PostgreSQL, served as city data.",
@@ -36,18 +40,54 @@ def _logging(
     )
 
 
+def _seconds(text: str, option: str) -> float:
+    """`60s`, `2m`, `90` (seconds) or `0` as seconds, for duration options."""
+    from simulator.spec import parse_duration
+
+    if text.strip() in ("0", "0s"):
+        return 0.0
+    try:
+        return parse_duration(float(text) if text.strip().isdigit() else text)
+    except ValueError as exc:
+        raise CommandError(f"{option}: {exc}", CONFIGURATION) from None
+
+
+def _progress(line: str) -> None:
+    typer.echo(line, err=True)
+
+
 @app.command()
-def migrate() -> None:
+def migrate(
+    wait: Annotated[
+        str, typer.Option(help="How long to wait for the database to come up, e.g. 60s; 0: not")
+    ] = "60s",
+) -> None:
     """Apply pending database migrations and seed the quantity catalogue."""
-    settings = IngestSettings()
-    applied = asyncio.run(database.prepare(settings.database_url.get_secret_value()))
-    typer.echo(f"applied {len(applied)} migration(s)" if applied else "database is up to date")
+    dsn = DatabaseSettings().database_url.get_secret_value()
+    timeout_s = _seconds(wait, "--wait")
+
+    async def run() -> int:
+        await database.wait_for(dsn, timeout_s, _progress)
+        with database.explained(dsn):
+            return len(await database.prepare(dsn))
+
+    applied = asyncio.run(run())
+    typer.echo(f"applied {applied} migration(s)" if applied else "database is up to date")
 
 
 @app.command()
 def ingest() -> None:
     """Subscribe to the broker and store uplinks until SIGTERM or Ctrl-C."""
-    asyncio.run(run_ingest(IngestSettings()))
+    settings = IngestSettings()
+    dsn = settings.database_url.get_secret_value()
+    # A database or broker that is not up yet is waited for (they may start after us); one
+    # that refuses us is not going to change its mind.
+    asyncio.run(database.wait_for(dsn, None, logger.warning))
+    try:
+        broker.check(settings.broker, f"{settings.mqtt_client_id}-check")
+    except broker.BrokerUnreachableError as exc:
+        logger.warning("%s; ingest keeps trying", exc)
+    asyncio.run(run_ingest(settings))
 
 
 @app.command()
@@ -63,7 +103,16 @@ def api(
     from api.app import create_app
     from api.settings import ApiSettings
 
-    uvicorn.run(create_app(ApiSettings()), host=host, port=port, log_level="info")
+    settings = ApiSettings()
+    with web.listen(host, port) as sock:
+        dsn = settings.database_url.get_secret_value()
+        problem = asyncio.run(database.check(dsn))
+        if problem is not None and not problem.transient:
+            raise CommandError(problem.message, problem.exit_code)
+        if problem is not None:  # the API starts anyway; /readyz says why it is not ready
+            logger.warning("%s", problem.message)
+        config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 @app.command()
@@ -93,7 +142,9 @@ def simulate(
     from simulator import parse_rates
     from simulator.spec import parse_duration
 
-    url = DemoSettings().mqtt_url or SecretStr("mqtt://127.0.0.1:1883")
+    address = parse_mqtt_url(BrokerSettings().mqtt_url.get_secret_value())
+    if not dry_run:
+        broker.check(address, "meetnet-simulate-check")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -118,7 +169,7 @@ def simulate(
             dry_run=dry_run,
             qos=qos,
         )
-        summary = simulation.run(options, parse_mqtt_url(url.get_secret_value()), console, stop)
+        summary = simulation.run(options, address, console, stop)
     except (ValueError, OSError) as exc:  # fleet file, fault list, recording, broker
         console.print(f"simulate: {exc}", style="red", markup=False)
         raise typer.Exit(2) from None
@@ -133,11 +184,18 @@ def seed(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same values")] = 1,
 ) -> None:
     """Fill the database with history (air temperature, noise, people counts) and rollups."""
+    from meetnet.seed import SeedResult
     from meetnet.seed import seed as run_seed
 
-    url = IngestSettings().database_url.get_secret_value()
-    asyncio.run(database.prepare(url))
-    result = asyncio.run(run_seed(url, devices, days, interval, seed))
+    url = DatabaseSettings().database_url.get_secret_value()
+
+    async def run() -> SeedResult:
+        await database.wait_for(url, 0)
+        with database.explained(url):
+            await database.prepare(url)
+            return await run_seed(url, devices, days, interval, seed)
+
+    result = asyncio.run(run())
     typer.echo(
         f"seeded {result.measurements} measurements of {result.devices} devices from "
         f"{result.start.isoformat()} to {result.end.isoformat()} in {result.seconds:.0f} s"
@@ -162,4 +220,20 @@ app.command("import")(replay.import_command)
 
 
 def main() -> None:
-    app()
+    """Run the command; what goes wrong outside meetnet is one line on stderr and an exit status."""
+    try:
+        app()
+    except CommandError as exc:
+        _fail(str(exc), exc.exit_code)
+    except ValidationError as exc:  # a MEETNET_* variable
+        error = settings_error(exc)
+        _fail(str(error), error.exit_code)
+    except Exception as exc:
+        if "--verbose" in sys.argv[1:] or "-v" in sys.argv[1:]:
+            raise
+        _fail(unexpected(exc), BUG)
+
+
+def _fail(message: str, exit_code: int) -> None:
+    print(f"meetnet: {message}", file=sys.stderr, flush=True)
+    sys.exit(exit_code)

@@ -13,14 +13,17 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
-from ingest.settings import IngestSettings
-from meetnet import database, embedded
+from ingest.settings import BrokerAddress, IngestSettings, parse_mqtt_url
+from meetnet import broker as broker_check
+from meetnet import database, embedded, web
+from meetnet.database import redacted
 from meetnet.runner import run_ingest
 from meetnet.settings import DemoSettings
 from simulator import MODELS, Fleet, FleetSpec, Group, publish
@@ -38,18 +41,25 @@ class _QuietServer(uvicorn.Server):
 
 async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: int) -> None:
     async with AsyncExitStack() as stack:
+        # The port first: if it is taken, nothing else needs starting (or stopping).
+        api_socket = stack.enter_context(web.listen("127.0.0.1", port))
+        data_dir = Path(settings.demo_data_dir)
+        if settings.database_url is None or settings.mqtt_url is None:
+            embedded.claim(data_dir, stack)
         if settings.database_url is not None:
             dsn = settings.database_url.get_secret_value()
+            await database.wait_for(dsn, timeout_s=0)
         else:
-            dsn = embedded.start_postgres(Path(settings.demo_data_dir) / "pgdata", stack)
-            logger.info("started embedded PostgreSQL at %s", dsn)
+            dsn = embedded.start_postgres(data_dir / "pgdata", stack)
         mqtt5 = True
         if settings.mqtt_url is not None:
             mqtt_url = settings.mqtt_url.get_secret_value()
+            await asyncio.to_thread(broker_check.check, parse_mqtt_url(mqtt_url), "meetnet-demo")
         else:
-            embedded_broker = await embedded.start_broker(stack)
+            embedded_broker = await embedded.start_broker(data_dir / "mosquitto", stack)
             mqtt_url, mqtt5 = embedded_broker.url, embedded_broker.mqtt5
-        await database.prepare(dsn)
+        with database.explained(dsn):
+            await database.prepare(dsn)
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -61,6 +71,8 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
             mqtt_url=mqtt_url,
             mqtt_client_id="meetnet-demo-ingest",
             mqtt_protocol="5" if mqtt5 else "3.1.1",
+            metrics_host="127.0.0.1",
+            metrics_port=embedded.free_port(),
         )
         ingesting = asyncio.create_task(run_ingest(ingest_settings, stop))
 
@@ -72,7 +84,7 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
                 log_level="warning",
             )
         )
-        serving = asyncio.create_task(server.serve())
+        serving = asyncio.create_task(server.serve(sockets=[api_socket]))
 
         fleet = Fleet(spec=demo_fleet(devices))
         broker = ingest_settings.broker
@@ -97,7 +109,15 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
         while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if server.started:
-            _announce(port, fleet.devices[0].dev_eui, devices, rate)
+            print(
+                announcement(
+                    Served(port, broker, ingest_settings.metrics_port, dsn),
+                    fleet.devices[0].dev_eui,
+                    devices,
+                    rate,
+                ),
+                flush=True,
+            )
         await asyncio.wait(
             {asyncio.create_task(stop.wait()), ingesting, serving, simulating},
             return_when=asyncio.FIRST_COMPLETED,
@@ -121,15 +141,43 @@ def demo_fleet(devices: int) -> FleetSpec:
     return FleetSpec(tuple(groups), seed=1)
 
 
-def _announce(port: int, dev_eui: str, devices: int, rate: float) -> None:
-    base = f"http://127.0.0.1:{port}"
-    print(
+@dataclass(frozen=True, slots=True)
+class Served:
+    """Where the running demo can be reached."""
+
+    api_port: int
+    broker: BrokerAddress
+    metrics_port: int
+    database_url: str
+
+
+# One uplink a user can publish by hand: CayenneLPP channel 1 temperature, 0x00E1 = 225 x 0.1 °C.
+EXAMPLE_DEV_EUI = "0004A30B001C0530"
+_EXAMPLE_UPLINK = (
+    '{"end_device_ids":{"device_id":"my-sensor","dev_eui":"0004A30B001C0530"},'
+    '"received_at":"\'"$(date -u +%FT%TZ)"\'",'
+    '"uplink_message":{"f_port":1,"frm_payload":"AWcA4Q=="}}'
+)
+
+
+def announcement(served: Served, dev_eui: str, devices: int, rate: float) -> str:
+    """Every address the demo serves, and how to publish an uplink of one's own to its broker."""
+    base = f"http://127.0.0.1:{served.api_port}"
+    b = served.broker
+    return (
         f"\nmeetnet demo is running: {devices} virtual devices "
         f"({', '.join(sorted(MODELS))}), {rate:g} uplinks/s.\n"
         f"  Data growing:  {base}/v1/devices/{dev_eui}/series?quantity=air_temperature\n"
         f"  City map data: {base}/v1/latest?quantity=air_temperature\n"
         f"  Devices:       {base}/v1/devices\n"
         f"  API docs:      {base}/docs\n"
-        "Press Ctrl-C to stop.\n",
-        flush=True,
+        f"  Metrics:       http://127.0.0.1:{served.metrics_port}/metrics\n"
+        f"  MQTT broker:   mqtt://{b.host}:{b.port} (TTS v3 topics v3/+/devices/+/up, ChirpStack "
+        "v4 application/+/device/+/event/up)\n"
+        f"  Database:      {redacted(served.database_url)}\n"
+        "Publish an uplink of your own (22.5 °C), then see it under "
+        f"{base}/v1/devices/{EXAMPLE_DEV_EUI}:\n"
+        f"  mosquitto_pub -h {b.host} -p {b.port} -t v3/my-app@ttn/devices/my-sensor/up "
+        f"-m '{_EXAMPLE_UPLINK}'\n"
+        "Press Ctrl-C to stop.\n"
     )

@@ -17,6 +17,7 @@ from ingest.reprocess import Selection, reprocess
 from ingest.service import Ingest
 from ingest.settings import IngestSettings
 from ingest.writer import Writer
+from meetnet import database
 from meetnet.runner import connect_pool
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -33,7 +34,9 @@ def parse_moment(text: str) -> datetime:
 
 
 async def _pipeline(settings: IngestSettings) -> tuple[Pipeline, Writer, asyncpg.Pool]:
-    pool = await connect_pool(settings.database_url.get_secret_value(), size=2)
+    dsn = settings.database_url.get_secret_value()
+    await database.wait_for(dsn, 0)  # a one-off command: a database that is not there is an error
+    pool = await connect_pool(dsn, size=2)
     writer = await Writer.connect(pool)
     service = Ingest(settings, pool, writer)
     await service.refresh_registered_decoders()
