@@ -1,4 +1,5 @@
-"""Prometheus metrics of one ingest process, in a registry of its own (no import-time globals).
+"""Prometheus metrics of one ingest process, in a registry of its own (no import-time globals),
+and the running totals it logs at stop.
 
 Updated once per batch, not per message, so they cost nothing measurable on the hot path.
 """
@@ -6,9 +7,17 @@ Updated once per batch, not per message, so they cost nothing measurable on the 
 from __future__ import annotations
 
 import logging
+from collections import Counter as Tally
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:
+    from ingest.batcher import Batch
+    from ingest.writer import WriteResult
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +113,26 @@ class Metrics:
             "meetnet_ingest_broker_connected", "1 while connected to the MQTT broker", registry=r
         )
 
+    def watch_held(self, held: Callable[[], int]) -> None:
+        """`queue_depth` reads `held` whenever it is scraped, so it is never stale."""
+        self.queue_depth.set_function(held)
+
+    def account(self, batch: Batch, result: WriteResult, seconds: float) -> None:
+        """Count a committed batch: once per batch, not per message."""
+        self.received.inc(len(batch.messages))
+        self.stored.inc(result.uplinks)
+        self.duplicates.inc(result.duplicates)
+        self.measurements.inc(result.measurements)
+        self.events.inc(result.events)
+        self.skipped.inc(batch.skipped)
+        self.batch_size.observe(len(batch.messages))
+        self.commit_latency.observe(seconds)
+        if batch.uplinks:
+            newest = max(u.uplink.received_at for u in batch.uplinks)
+            self.lag.set((datetime.now(UTC) - newest).total_seconds())
+        for letter in batch.letters:
+            self.dead_lettered.labels(letter.stage.value).inc()
+
     def serve(self, host: str, port: int) -> None:
         """Serve /metrics from a daemon thread (port 0: not at all)."""
         if not port:
@@ -114,3 +143,23 @@ class Metrics:
             logger.error("cannot serve metrics on %s:%d: %s", host, port, exc)
             return
         logger.info("metrics on http://%s:%d/metrics", host, port)
+
+
+@dataclass
+class Stats:
+    """Running totals, logged at stop (the metrics endpoint has them live)."""
+
+    counts: Tally[str] = field(default_factory=Tally)
+
+    def add(self, batch: Batch, result: WriteResult, seconds: float) -> None:
+        self.counts.update(
+            received=len(batch.messages),
+            stored=result.uplinks,
+            duplicates=result.duplicates,
+            measurements=result.measurements,
+            dead_letters=result.dead_letters,
+            events=result.events,
+            skipped=batch.skipped,
+            batches=1,
+            commit_ms=round(seconds * 1000),
+        )

@@ -17,7 +17,15 @@ from operator import attrgetter
 
 import asyncpg
 
-from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, EventKind, Stage, Uplink
+from ingest.model import (
+    DeadLetter,
+    DecodedUplink,
+    DeviceEvent,
+    EventKind,
+    IngestError,
+    Stage,
+    Uplink,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +42,21 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-# Errors that say a batch's data cannot be stored as it is: the database refused a row, or a
-# value did not fit its column's type before it left (asyncpg's encoders raise OverflowError
-# for an integer too large for bigint or smallint, ValueError or TypeError for others). Caught
-# after TRANSIENT_ERRORS, so a lost connection is never taken for bad data.
+class UnstorableError(IngestError):
+    """A row holds a value its column cannot: found while this process encoded the rows for
+    COPY (asyncpg raises OverflowError for an integer beyond bigint or smallint, ValueError for
+    a float beyond real)."""
+
+
+# Errors that say a batch's data cannot be stored as it is: the database refused a value (22xxx)
+# or a row (23xxx), a value is larger than it can index or hold (54xxx), or a value did not fit
+# its column's type before it left. Caught after TRANSIENT_ERRORS, so a lost connection is never
+# taken for bad data; anything else (a TypeError, an undefined column) is a bug and propagates.
 DATA_ERRORS: tuple[type[Exception], ...] = (
-    asyncpg.PostgresError,
-    OverflowError,
-    ValueError,
-    TypeError,
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.exceptions.ProgramLimitExceededError,
+    UnstorableError,
 )
 
 
@@ -253,7 +267,7 @@ class Writer:
                  radio.gateway_count, i.topic, i.decoder, i.decoder_version, i.decode_error,
                  i.state_json)
             )  # fmt: skip
-        await conn.copy_records_to_table("uplink_stage", records=records)
+        await _copy(conn, "uplink_stage", records)
         inserted = await conn.fetchval(_INSERT_UPLINKS)
         new_keys = None if inserted is None else set(inserted)
         # A value repeated within the batch (same device, quantity, sensor and time) is stored
@@ -272,9 +286,7 @@ class Writer:
                 add((device_id, quantity_ids[m.quantity], m.sensor, us, m.value))
         stored = 0
         if points:
-            await conn.copy_records_to_table(
-                "measurement_stage", records=points, columns=_MEASUREMENT_STAGE_COLUMNS
-            )
+            await _copy(conn, "measurement_stage", points, _MEASUREMENT_STAGE_COLUMNS)
             stored = await conn.fetchval(_QUEUE_STAGED_MEASUREMENTS)
         new = len(items) if new_keys is None else len(new_keys)
         return new, len(batch) - new, int(stored)
@@ -416,10 +428,32 @@ class Writer:
         return len(letters)
 
 
+async def _copy(
+    conn: asyncpg.Connection,
+    table: str,
+    records: Sequence[tuple[object, ...]],
+    columns: Sequence[str] | None = None,
+) -> None:
+    try:
+        await conn.copy_records_to_table(table, records=records, columns=columns)
+    except (OverflowError, ValueError) as exc:  # a value beyond its column type's range
+        raise UnstorableError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _why(error: Exception) -> str:
+    return str(error) if isinstance(error, UnstorableError) else f"{type(error).__name__}: {error}"
+
+
 def store_failure(item: DecodedUplink, payload: bytes, error: Exception) -> DeadLetter:
     """The dead letter for an uplink that could not be stored (its data, not the connection)."""
-    reason = f"could not store the uplink: {type(error).__name__}: {error}"
+    reason = f"could not store the uplink: {_why(error)}"
     return DeadLetter(item.topic, payload, Stage.STORE, reason, item.uplink.dev_eui)
+
+
+def event_store_failure(event: DeviceEvent, payload: bytes, error: Exception) -> DeadLetter:
+    """The dead letter for a device event that could not be stored."""
+    reason = f"could not store the {event.kind} event: {_why(error)}"
+    return DeadLetter(event.topic, payload, Stage.STORE, reason, event.dev_eui)
 
 
 def _columns(
