@@ -8,7 +8,8 @@ from typing import Any
 import asyncpg
 
 _DEVICE_COLUMNS = """
-    d.dev_eui, d.name, d.application_id, d.model, d.device_profile, d.decoder, d.latitude,
+    d.dev_eui, d.name, d.application_id, d.model, d.device_profile, d.decoder, d.profile,
+    d.latitude,
     d.longitude, d.first_seen_at, d.last_seen_at, d.joined_at, d.battery_level, d.battery_at,
     newest.decoder AS decoded_by, newest.decoder_version AS decoded_by_version,
     newest.state::text AS state
@@ -162,8 +163,8 @@ async def device_zones(conn: asyncpg.Connection, device_id: int) -> list[int]:
 
 
 async def update_device(conn: asyncpg.Connection, device_id: int, fields: dict[str, Any]) -> None:
-    """Set the given columns (name, latitude, longitude) of one device."""
-    allowed = ("name", "latitude", "longitude")
+    """Set the given columns (name, latitude, longitude, profile) of one device."""
+    allowed = ("name", "latitude", "longitude", "profile")
     columns = [c for c in allowed if c in fields]
     if not columns:
         return
@@ -171,6 +172,15 @@ async def update_device(conn: asyncpg.Connection, device_id: int, fields: dict[s
     await conn.execute(
         f"UPDATE devices SET {assignments} WHERE id = $1", device_id, *(fields[c] for c in columns)
     )
+
+
+async def profile_exists(conn: asyncpg.Connection, name: str) -> bool:
+    found = await conn.fetchval("SELECT true FROM device_profiles WHERE name = $1", name)
+    return found is True
+
+
+async def profile_names(conn: asyncpg.Connection) -> list[str]:
+    return [r["name"] for r in await conn.fetch("SELECT name FROM device_profiles ORDER BY name")]
 
 
 LATEST_SQL = """

@@ -20,6 +20,11 @@ class Device(BaseModel):
     model: str | None = Field(description="Device Repository brand/model as the network reports")
     device_profile: str | None = Field(description="ChirpStack device profile name, if any")
     decoder: str | None = Field(description="Decoder registered for this device, if any")
+    profile: str | None = Field(
+        default=None,
+        description="Device profile set for this device (what its generic channels measure), "
+        "used instead of its model's; null: the model's, if any",
+    )
     decoded_by: str | None = Field(
         description="Decoder (key@version) of the newest uplink; null: no decoder applies, the "
         "raw uplinks are kept until one is registered"
@@ -63,13 +68,25 @@ class DevicePatch(BaseModel):
     location: Location | None = Field(
         default=None, description="WGS84 position; null removes the location"
     )
+    profile: str | None = Field(
+        default=None,
+        max_length=63,
+        description="Name of a device profile (decoders/profiles.toml, or one stored in "
+        "device_profiles) for the next uplinks; null: back to the model's profile",
+    )
 
 
 class Quantity(BaseModel):
     key: str
-    unit: str
+    unit: str = Field(description="SenML unit; every value of the quantity is in this unit")
     aggregation: str
     description: str
+    generic: bool = Field(
+        default=False,
+        description="A format's catch-all type (CayenneLPP analog input, ...) whose meaning and "
+        "unit depend on the device: device profiles map it onto a catalogue quantity, and zones "
+        "never combine it",
+    )
 
 
 class Point(BaseModel):

@@ -22,14 +22,23 @@ class Aggregation(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Quantity:
+    """`generic`: a format's catch-all type (CayenneLPP analog input, ...) whose meaning and unit
+    depend on the device; a device profile maps it onto what it measures. Values of a generic
+    quantity from different devices are never combined (a zone would mix units)."""
+
     key: str
     unit: str
     aggregation: Aggregation
     description: str
+    generic: bool = False
 
 
 def _q(key: str, unit: str, aggregation: Aggregation, description: str) -> Quantity:
     return Quantity(key, unit, aggregation, description)
+
+
+def _generic(key: str, unit: str, aggregation: Aggregation, description: str) -> Quantity:
+    return Quantity(key, unit, aggregation, description, generic=True)
 
 
 _M, _S, _E, _X, _ST = (
@@ -107,11 +116,11 @@ QUANTITIES: dict[str, Quantity] = {
         _q("longitude", "lon", _ST, "GPS longitude (WGS84)"),
         _q("altitude", "m", _M, "Altitude above sea level"),
         # Generic CayenneLPP types: meaning depends on the device's channel assignment.
-        _q("digital_input", "", _ST, "Digital input state"),
-        _q("digital_output", "", _ST, "Digital output state"),
-        _q("analog_input", "", _M, "Analog input value"),
-        _q("analog_output", "", _M, "Analog output value"),
-        _q("generic", "", _M, "Generic sensor value"),
+        _generic("digital_input", "", _ST, "Digital input state"),
+        _generic("digital_output", "", _ST, "Digital output state"),
+        _generic("analog_input", "", _M, "Analog input value"),
+        _generic("analog_output", "", _M, "Analog output value"),
+        _generic("generic", "", _M, "Generic sensor value"),
         _q("acceleration_x", "m/s2", _M, "Acceleration along the X axis"),
         _q("acceleration_y", "m/s2", _M, "Acceleration along the Y axis"),
         _q("acceleration_z", "m/s2", _M, "Acceleration along the Z axis"),
@@ -121,8 +130,8 @@ QUANTITIES: dict[str, Quantity] = {
         _q("voltage", "V", _M, "Electric potential"),
         _q("current", "A", _M, "Electric current"),
         _q("frequency", "Hz", _M, "Frequency"),
-        _q("percentage", "%", _M, "Generic percentage"),
-        _q("concentration", "ppm", _M, "Generic gas concentration"),
+        _generic("percentage", "%", _M, "Generic percentage"),
+        _generic("concentration", "ppm", _M, "Generic gas concentration"),
         _q("power", "W", _M, "Electric power"),
         _q("energy", "kWh", _M, "Energy meter reading"),
         _q("direction", "deg", _M, "Direction (compass degrees)"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from decoders import DECODERS, QUANTITIES, Codec, Decoded, DecodeError, Measurement
+from decoders.profiles import PROFILES, Profile, for_model
 from decoders.rules import RULES, Rules
 from decoders.selection import Selection, decode_object, select
 from ingest.envelopes import Router
@@ -37,10 +38,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Pipeline:
-    """Parses and decodes messages; `registered` maps dev_eui to a decoder chosen by an operator."""
+    """Parses and decodes messages; `registered` maps dev_eui to a decoder chosen by an operator,
+    `device_profiles` dev_eui to the device profile an operator set (over its model's)."""
 
     default_decoder: str | None = "cayenne_lpp"
     registered: Mapping[str, str] | None = None
+    device_profiles: Mapping[str, Profile] | None = None
+    profiles: Mapping[str, Profile] = field(default_factory=lambda: PROFILES)
     router: Router = field(default_factory=Router)
     # Native codecs plus configured JavaScript ones (ingest.codecs), and the rules naming them.
     codecs: Mapping[str, Codec] = field(default_factory=lambda: DECODERS)
@@ -49,6 +53,10 @@ class Pipeline:
     # (registered decoder, model, device profile): the same few keys come again and again.
     # Emptied when it holds _SELECTIONS_KEPT.
     _selections: dict[tuple[str | None, str | None, str | None], Selection] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # The model profile per (model, device profile name): as few keys as there are models.
+    _model_profiles: dict[tuple[str | None, str | None], Profile | None] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -91,6 +99,17 @@ class Pipeline:
             self._selections[key] = selection
         return selection
 
+    def profile(self, uplink: Uplink) -> Profile | None:
+        """The device's own profile, else its model's (decoders.profiles.for_model)."""
+        if self.device_profiles and (own := self.device_profiles.get(uplink.dev_eui)):
+            return own
+        key = (uplink.model, uplink.device_profile)
+        if key not in self._model_profiles:
+            if len(self._model_profiles) >= _SELECTIONS_KEPT:
+                self._model_profiles.clear()
+            self._model_profiles[key] = for_model(*key, profiles=self.profiles)
+        return self._model_profiles[key]
+
     def decode(self, uplink: Uplink, topic: str, payload: bytes) -> tuple[Outcome, ...]:
         """Decode a parsed uplink; a failure keeps the raw uplink and adds a dead letter.
 
@@ -109,6 +128,9 @@ class Pipeline:
             else:
                 assert selection.fieldmap is not None and uplink.network_decoded is not None
                 decoded = decode_object(selection.fieldmap, uplink.network_decoded)
+            profile = self.profile(uplink)
+            if profile is not None:
+                decoded, version = _profiled(profile, decoded, key, version)
             measurements = decoded.measurements
             _check(measurements)
         except Exception as exc:  # DecodeError, or a bug in a decoder: this message only
@@ -126,6 +148,17 @@ class Pipeline:
         return (
             DecodedUplink(uplink, topic, key, version, measurements, state_json=_state(decoded)),
         )
+
+
+def _profiled(
+    profile: Profile, decoded: Decoded, key: str, version: str | None
+) -> tuple[Decoded, str | None]:
+    """The profile applied, with the version that records it; a profile written for another
+    decoder is not applied, and the device's state says so."""
+    if profile.decoder != key:
+        warning = f"profile {profile.name} is for decoder {profile.decoder}, not {key}: not applied"
+        return Decoded(decoded.measurements, decoded.state, (*decoded.warnings, warning)), version
+    return profile.apply(decoded), profile.version(version or "")
 
 
 def _state(decoded: Decoded) -> str | None:

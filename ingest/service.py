@@ -10,13 +10,17 @@ hand is committed and acknowledged; the rest stays with the broker's session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 
 import asyncpg
+import orjson
 
 from decoders import DECODERS
+from decoders.profiles import Profile, ProfileError
+from decoders.profiles import parse as parse_profile
 from decoders.rules import RULES
 from ingest.batcher import collect, prepare
 from ingest.codecs import load_js_codecs
@@ -32,6 +36,14 @@ from ingest.subscriber import Subscriber
 from ingest.writer import Writer
 
 logger = logging.getLogger(__name__)
+
+# Devices whose decoder or profile an operator chose (migrations/0065), with that profile.
+_CONFIGURED_DEVICES = """
+SELECT d.dev_eui, d.decoder, d.profile, p.decoder AS for_decoder, p.channels::text AS channels
+FROM devices d LEFT JOIN device_profiles p ON p.name = d.profile
+WHERE d.decoder IS NOT NULL OR d.profile IS NOT NULL
+"""
+_REFRESH_S = 10.0
 
 
 class Ingest:
@@ -69,15 +81,39 @@ class Ingest:
         return self._pipeline
 
     async def refresh_registered_decoders(self) -> None:
-        rows = await self._pool.fetch(
-            "SELECT dev_eui, decoder FROM devices WHERE decoder IS NOT NULL"
-        )
+        """Take up the decoders and device profiles operators set on devices."""
+        rows = await self._pool.fetch(_CONFIGURED_DEVICES)
+        profiles: dict[str, Profile] = {}
+        for r in rows:
+            if r["profile"] is None:
+                continue
+            try:
+                channels = orjson.loads(r["channels"])
+                profiles[r["dev_eui"]] = parse_profile(r["profile"], r["for_decoder"], channels)
+            except (ProfileError, orjson.JSONDecodeError) as exc:  # say so, decode without it
+                reason = exc.reason if isinstance(exc, ProfileError) else str(exc)
+                logger.error("device profile not used: %s", reason, extra={"dev_eui": r["dev_eui"]})
         self._pipeline = dataclasses.replace(
-            self._pipeline, registered={r["dev_eui"]: r["decoder"] for r in rows}
+            self._pipeline,
+            registered={r["dev_eui"]: r["decoder"] for r in rows if r["decoder"] is not None},
+            device_profiles=profiles,
         )
+
+    async def _keep_refreshing(self) -> None:
+        """A decoder or profile set through the API applies within `_REFRESH_S` seconds."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), _REFRESH_S)
+            if self._stop.is_set():
+                return
+            try:
+                await self.refresh_registered_decoders()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                logger.warning("could not reload device configuration: %s", exc)
 
     async def run(self) -> None:
         await self.refresh_registered_decoders()
+        refreshing = asyncio.create_task(self._keep_refreshing())
         subscriber = Subscriber(
             self._settings,
             asyncio.get_running_loop(),
@@ -106,6 +142,7 @@ class Ingest:
             if not writing.done():
                 writing.cancel()
             subscriber.stop()
+            refreshing.cancel()
             await self._folding.close()
             logger.info("ingest stopped: %s", dict(self.stats.counts))
 

@@ -1,5 +1,6 @@
-"""Bringing a database up to date (schema migrations, then the quantity catalogue), and saying in
-one line what is wrong when the database cannot be reached or used."""
+"""Bringing a database up to date (schema migrations, then the quantity catalogue and the shipped
+device profiles), and saying in one line what is wrong when the database cannot be reached or
+used."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 
 import migrations
 from decoders import QUANTITIES
+from decoders.profiles import PROFILES
 from meetnet.errors import CONFIGURATION, CommandError
 
 logger = logging.getLogger(__name__)
@@ -30,6 +33,17 @@ ON CONFLICT (key) DO UPDATE SET
 
 # Seconds one connection attempt may take before it counts as "not answering".
 CONNECT_TIMEOUT_S = 10.0
+# The shipped device profiles (decoders/profiles.toml); an operator's own are left alone.
+_SEED_PROFILES = """
+INSERT INTO device_profiles AS p (name, decoder, channels, description, builtin)
+SELECT n, d, c::jsonb, t, true FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+     AS x(n, d, c, t)
+ON CONFLICT (name) DO UPDATE SET
+    decoder = EXCLUDED.decoder, channels = EXCLUDED.channels,
+    description = EXCLUDED.description, builtin = true, updated_at = now()
+WHERE p.builtin AND (p.decoder, p.channels, p.description)
+    IS DISTINCT FROM (EXCLUDED.decoder, EXCLUDED.channels, EXCLUDED.description)
+"""
 
 
 async def prepare(dsn: str) -> list[migrations.Migration | migrations.Function]:
@@ -44,6 +58,14 @@ async def prepare(dsn: str) -> list[migrations.Migration | migrations.Function]:
             [q.unit for q in values],
             [q.aggregation.value for q in values],
             [q.description for q in values],
+        )
+        profiles = list(PROFILES.values())
+        await conn.execute(
+            _SEED_PROFILES,
+            [p.name for p in profiles],
+            [p.decoder for p in profiles],
+            [orjson.dumps(p.channels_json()).decode() for p in profiles],
+            [p.description for p in profiles],
         )
     finally:
         await conn.close()

@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import uvicorn
 
 from api.app import create_app
@@ -60,6 +61,9 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
             mqtt_url, mqtt5 = embedded_broker.url, embedded_broker.mqtt5
         with database.explained(dsn):
             await database.prepare(dsn)
+        fleet = Fleet(spec=demo_fleet(devices))
+        with database.explained(dsn):
+            await register_profiles(dsn, fleet)
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -86,7 +90,6 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
         )
         serving = asyncio.create_task(server.serve(sockets=[api_socket]))
 
-        fleet = Fleet(spec=demo_fleet(devices))
         broker = ingest_settings.broker
         simulator_stop = threading.Event()
         simulating = asyncio.create_task(
@@ -128,6 +131,23 @@ async def run_demo(settings: DemoSettings, *, devices: int, rate: float, port: i
         for task in (simulating, ingesting, serving):
             with contextlib.suppress(Exception):
                 await task
+
+
+async def register_profiles(dsn: str, fleet: Fleet) -> int:
+    """Set the device profile of each fleet device that has one, as its operator would (PATCH
+    /v1/devices/{dev_eui}): TTS envelopes do not name it. Returns how many devices."""
+    profiles = fleet.profiles()
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO devices (dev_eui, profile) SELECT * FROM unnest($1::text[], $2::text[]) "
+            "ON CONFLICT (dev_eui) DO UPDATE SET profile = EXCLUDED.profile",
+            list(profiles),
+            list(profiles.values()),
+        )
+    finally:
+        await conn.close()
+    return len(profiles)
 
 
 def demo_fleet(devices: int) -> FleetSpec:

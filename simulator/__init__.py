@@ -6,7 +6,7 @@ releases them in real or accelerated time; `publish(...)` sends them to a broker
 """
 
 from simulator.faults import FAULTS, FaultInjector, parse_rates
-from simulator.fleet import Fleet, SimulatedUplink, VirtualDevice, decoded
+from simulator.fleet import Fleet, SimulatedUplink, VirtualDevice, decoded, stored
 from simulator.models import MODELS, Channel, DeviceModel
 from simulator.pacer import paced
 from simulator.publisher import publish
@@ -32,4 +32,5 @@ __all__ = [
     "parse_rates",
     "publish",
     "read",
+    "stored",
 ]

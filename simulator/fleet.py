@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from decoders import DECODERS, DecodeError, Measurement
+from decoders import DECODERS, Decoded, DecodeError, Measurement
+from decoders.profiles import PROFILES
 from simulator.chirpstack import ChirpStackEnvelope
 from simulator.frame import Envelope, Frame, VirtualDevice
 from simulator.models import MODELS
@@ -27,7 +28,7 @@ from simulator.radio import Link
 from simulator.spec import BBox, FleetSpec, Group, Zone
 from simulator.tts import TtsEnvelope
 
-__all__ = ["Fleet", "SimulatedUplink", "VirtualDevice"]
+__all__ = ["Fleet", "SimulatedUplink", "VirtualDevice", "stored"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ class Fleet:
                     dev_addr=f"260B{place.getrandbits(16):04X}",
                     zone=zone,
                     interval_s=group.interval_s or model.interval_s,
+                    profile=group.device_profile,
                 )
                 self.devices.append(device)
                 self._state.append(
@@ -130,6 +132,12 @@ class Fleet:
                     )
                 )
         self._index = {d.dev_eui: i for i, d in enumerate(self.devices)}
+
+    def profiles(self) -> dict[str, str]:
+        """DevEUI -> the device profile its operator sets, for the devices that have one: what
+        to register (`devices.profile`) where the envelope does not name it (TTS sends no device
+        profile for hand-registered devices; ChirpStack's device profile name selects it)."""
+        return {d.dev_eui: d.profile for d in self.devices if d.profile}
 
     @classmethod
     def from_file(cls, path: str) -> Fleet:
@@ -242,6 +250,18 @@ def decoded(frame: Frame) -> tuple[Measurement, ...]:
         return ()
     try:
         return DECODERS[model.codec].decode(frame.payload, frame.f_port).measurements
+    except DecodeError:
+        return ()
+
+
+def stored(uplink: SimulatedUplink) -> tuple[Measurement, ...]:
+    """What ingest stores of the uplink once its device's profile is set: `measurements` with
+    the profile applied (() where ingest would dead-letter the frame instead)."""
+    profile = PROFILES.get(uplink.device.profile)
+    if profile is None:
+        return uplink.measurements
+    try:
+        return profile.apply(Decoded(uplink.measurements)).measurements
     except DecodeError:
         return ()
 

@@ -22,6 +22,7 @@ class VirtualDevice:
     dev_addr: str = "00000000"
     zone: str = ""
     interval_s: float = 600.0
+    profile: str = ""  # the device profile its operator sets (decoders.profiles); "" none
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,11 @@ Adding a device is a table entry: name the codec in `decoders.DECODERS`, the por
 expects, the quantities it reports (as that codec decodes them) with their value models, and the
 Device Repository ids TTS would put in `version_ids`.
 
-CayenneLPP has no NO2, noise or people-count type, so the LPP models carry those on generic
-channels (`analog_input`, `generic`); the `meaning` column says what a channel stands for. Native
-codecs (Dragino, Milesight, Elsys, Decentlab, ...) carry them as catalogue quantities.
+CayenneLPP has no NO2, PM, noise or people-count type, so the LPP models carry those on generic
+channels (`analog_input`, `generic`); the `meaning` column says what a channel stands for, and
+the device profile named by `profile` (decoders/profiles.toml, also the ChirpStack device profile
+name) maps them onto catalogue quantities. Native codecs (Dragino, Milesight, Elsys, Decentlab,
+...) carry them as catalogue quantities.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class DeviceModel:
     channels: tuple[Channel, ...]
     interval_s: float = 600.0  # default reporting interval
     version_ids: VersionIds | None = None  # None: registered by hand, TTS sends no version_ids
-    profile: str = ""  # ChirpStack device profile name
+    profile: str = ""  # ChirpStack device profile name; also the device profile, if one has it
     description: str = ""
 
 
@@ -128,11 +130,23 @@ MODELS: dict[str, DeviceModel] = {
                     RushHour(base=420, peak=520, noise=8, lo=380, hi=5000),
                     "co2 (ppm)",
                 ),
+                Channel(
+                    "analog_input",
+                    6,
+                    RushHour(base=8, peak=22, night_dip=3, noise=1.5, lo=0, hi=300),
+                    "pm2_5 (ug/m3)",
+                ),
+                Channel(
+                    "analog_input",
+                    7,
+                    RushHour(base=15, peak=38, night_dip=5, noise=2.5, lo=0, hi=300),
+                    "pm10 (ug/m3)",
+                ),
                 _BATTERY,
             ),
             interval_s=900,
             profile="lpp-air-quality",
-            description="Street air quality: NO2 and CO2 peaking at rush hour (CayenneLPP)",
+            description="Street air quality: NO2, PM and CO2 peaking at rush hour (CayenneLPP)",
         ),
         DeviceModel(
             name="noise",

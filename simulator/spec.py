@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from decoders.profiles import PROFILES
 from simulator.models import MODELS
 from simulator.radio import Gateway
 
@@ -56,13 +57,25 @@ class Zone:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """`count` devices of `model`, placed in one of `zones`, in `bbox`, or in the fleet's area."""
+    """`count` devices of `model`, placed in one of `zones`, in `bbox`, or in the fleet's area.
+
+    `profile`: the device profile their operator sets (decoders/profiles.toml); None: the
+    model's own if it has one, "": none."""
 
     model: str
     count: int
     zones: tuple[str, ...] = ()
     bbox: BBox | None = None
     interval_s: float | None = None  # None: the model's default
+    profile: str | None = None
+
+    @property
+    def device_profile(self) -> str:
+        """The profile name each device of the group gets ("" for none)."""
+        if self.profile is not None:
+            return self.profile
+        model = MODELS[self.model].profile
+        return model if model in PROFILES else ""
 
 
 # Utrecht: the city the spine's demo has always lived in.
@@ -96,6 +109,17 @@ class FleetSpec:
                 )
             if group.count < 0:
                 raise FleetFileError(f"count of {group.model!r} must be >= 0")
+            if group.profile and group.profile not in PROFILES:
+                raise FleetFileError(
+                    f"group {group.model!r} names unknown profile {group.profile!r}; known: "
+                    f"{', '.join(PROFILES)}"
+                )
+            profile = PROFILES.get(group.device_profile)
+            if profile is not None and profile.decoder != MODELS[group.model].codec:
+                raise FleetFileError(
+                    f"profile {profile.name!r} maps decoder {profile.decoder}, but "
+                    f"{group.model!r} sends {MODELS[group.model].codec}"
+                )
             known = {z.name for z in self.zones}
             for name in group.zones:
                 if name not in known:
@@ -232,4 +256,5 @@ def _group(value: dict[str, Any]) -> Group:
         zones=tuple(zones),
         bbox=_bbox(value["bbox"]) if "bbox" in value else None,
         interval_s=parse_duration(value["interval"]) if "interval" in value else None,
+        profile=str(value["profile"]) if "profile" in value else None,
     )

@@ -54,6 +54,7 @@ def _device(row: Any) -> Device:
         model=row["model"],
         device_profile=row["device_profile"],
         decoder=row["decoder"],
+        profile=row["profile"],
         decoded_by=(
             f"{row['decoded_by']}@{row['decoded_by_version']}" if row["decoded_by"] else None
         ),
@@ -116,7 +117,12 @@ async def get_device(dev_eui: str, conn: Conn) -> DeviceDetail:
 @router.patch(
     "/{dev_eui}",
     response_model=DeviceDetail,
-    summary="Set a device's name or location (operators); zones follow the new location",
+    summary="Set a device's name, location or profile (operators); zones follow the location",
+    description=(
+        "`profile` names the device profile that says what the device's generic channels "
+        "measure (e.g. CayenneLPP analog input 4 is NO2 in ppb); ingest applies it to the "
+        "device's uplinks from a few seconds later, and `meetnet reprocess` to stored ones."
+    ),
 )
 async def patch_device(
     dev_eui: str, conn: Conn, patch: Annotated[DevicePatch, Body()]
@@ -128,6 +134,11 @@ async def patch_device(
     if "location" in patch.model_fields_set:
         fields["latitude"] = patch.location.latitude if patch.location else None
         fields["longitude"] = patch.location.longitude if patch.location else None
+    if "profile" in patch.model_fields_set:
+        if patch.profile is not None and not await queries.profile_exists(conn, patch.profile):
+            known = ", ".join(await queries.profile_names(conn))
+            raise BadParameterError(f"no device profile named {patch.profile!r}; known: {known}")
+        fields["profile"] = patch.profile
     await queries.update_device(conn, row["id"], fields)
     return await get_device(dev_eui, conn)
 

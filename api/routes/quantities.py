@@ -13,6 +13,12 @@ router = APIRouter(prefix="/v1/quantities", tags=["quantities"])
 @router.get("", response_model=list[Quantity], summary="The quantity catalogue")
 async def quantities() -> list[Quantity]:
     return [
-        Quantity(key=q.key, unit=q.unit, aggregation=q.aggregation.value, description=q.description)
+        Quantity(
+            key=q.key,
+            unit=q.unit,
+            aggregation=q.aggregation.value,
+            description=q.description,
+            generic=q.generic,
+        )
         for q in sorted(QUANTITIES.values(), key=lambda q: q.key)
     ]

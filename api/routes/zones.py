@@ -14,7 +14,7 @@ from pydantic import AwareDatetime
 
 from api import export, params, queries, series, zones
 from api.deps import connection
-from api.errors import NotFoundError
+from api.errors import BadParameterError, NotFoundError
 from api.routes.devices import check_buckets, resolve_quantity
 from api.schemas import (
     Zone,
@@ -25,7 +25,8 @@ from api.schemas import (
     ZoneSeries,
 )
 from api.settings import ApiSettings
-from decoders.catalogue import Aggregation
+from decoders import QUANTITIES
+from decoders.catalogue import Aggregation, Quantity
 
 router = APIRouter(prefix="/v1/zones", tags=["zones"])
 
@@ -107,6 +108,16 @@ async def upload_zones(
     return [_zone(await queries.zone(conn, i)) for i in ids]
 
 
+def _across_devices(entry: Quantity) -> None:
+    """Refuse to combine a generic quantity across devices: each may mean another unit by it."""
+    if entry.generic:
+        raise BadParameterError(
+            f"{entry.key} is a generic quantity whose meaning and unit depend on each device, so "
+            "a zone cannot combine it; give the devices a profile (PATCH /v1/devices/{dev_eui} "
+            '{"profile": ...}) that maps it onto a catalogue quantity'
+        )
+
+
 async def _known_zone(conn: asyncpg.Connection, zone_id: int) -> Any:
     await zones.place_moved_devices(conn)
     row = await queries.zone(conn, zone_id)
@@ -171,6 +182,7 @@ async def zone_series(
     entry, qid, tz_name, city_tz = await resolve_quantity(
         conn, quantity, tz, settings.city_timezone
     )
+    _across_devices(entry)
     zone = await _known_zone(conn, zone_id)
     plan = series.plan(start, end, size, tz_name, city_tz, percentiles or source == "raw")
     check_buckets(plan, bucket, settings)
@@ -219,6 +231,10 @@ async def zone_series(
     "/{zone_id}/latest",
     response_model=ZoneLatestList,
     summary="The devices' latest values per quantity, combined across the zone",
+    description=(
+        "Generic quantities (`generic` in /v1/quantities: CayenneLPP analog inputs and the like) "
+        "are left out: each device may mean another unit by them."
+    ),
 )
 async def zone_latest(
     zone_id: ZoneId,
@@ -230,12 +246,16 @@ async def zone_latest(
     zone = await _known_zone(conn, zone_id)
     qid = None
     if quantity is not None:
-        _, qid, _, _ = await resolve_quantity(conn, quantity, None, settings.city_timezone)
+        entry, qid, _, _ = await resolve_quantity(conn, quantity, None, settings.city_timezone)
+        _across_devices(entry)
     rows = await queries.zone_latest(conn, zone_id, qid)
     grouped: dict[tuple[str, str, str], dict[int, list[Any]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for r in rows:
+        known = QUANTITIES.get(r["key"])
+        if known is not None and known.generic:  # its unit depends on the device: not combined
+            continue
         grouped[(r["key"], r["unit"], r["aggregation"])][r["device_id"]].append(r)
     items = []
     for (key, unit, aggregation), devices in grouped.items():

@@ -159,7 +159,10 @@ def test_quantities(client: TestClient) -> None:
         "unit": "Cel",
         "aggregation": "mean",
         "description": "Air temperature",
+        "generic": False,
     }
+    assert by_key["analog_input"]["generic"] is True
+    assert by_key["no2"]["unit"] == "ppb"
 
 
 @pytest.mark.parametrize(
@@ -325,3 +328,19 @@ def test_device_shows_the_state_its_newest_uplink_reported(client: TestClient, d
     assert body["decoded_by"] == "dragino_lht65@1.0.0"
     assert body["state"] == {"battery_status": 3, "ext_sensor": "Temperature Sensor"}
     assert client.get(f"/v1/devices/{EUI}").json()["state"] is None
+
+
+def test_a_device_profile_is_set_and_removed_through_patch(client: TestClient) -> None:
+    set_ = client.patch(f"/v1/devices/{EUI}", json={"profile": "lpp-air-quality"})
+    assert set_.status_code == 200, set_.text
+    assert set_.json()["profile"] == "lpp-air-quality"
+    assert client.get(f"/v1/devices/{EUI}").json()["profile"] == "lpp-air-quality"
+    unknown = client.patch(f"/v1/devices/{EUI}", json={"profile": "lpp-toaster"})
+    assert unknown.status_code == 400
+    assert unknown.json()["detail"].startswith(
+        "no device profile named 'lpp-toaster'; known: lpp-air-quality, lpp-bin, "
+    )
+    renamed = client.patch(f"/v1/devices/{EUI}", json={"name": "Stadhuis"})
+    assert (renamed.json()["name"], renamed.json()["profile"]) == ("Stadhuis", "lpp-air-quality")
+    cleared = client.patch(f"/v1/devices/{EUI}", json={"profile": None})
+    assert cleared.json()["profile"] is None

@@ -200,3 +200,30 @@ def test_zone_not_found_and_deleted(client: TestClient) -> None:
         404,
         {"detail": f"no zone with id {ids['West']}"},
     )
+
+
+def test_a_zone_never_combines_a_generic_quantity(client: TestClient, db_url: str) -> None:
+    """Analog input 4 of one device may be NO2 in ppb, of another a sound level in dB: a zone
+    mean of both would mix units, so it is refused, and left out of the zone's latest values."""
+    ids = upload(client)
+    t = utc("2025-06-02T08:00:00Z")
+    store(db_url, WEST_EUI, "analog_input", [(t, 41.0, 4)])
+    store(db_url, BORDER_EUI, "analog_input", [(t, 63.0, 4)])
+    for path, params in (
+        ("series", {"quantity": "analog_input", "bucket": "1h"}),
+        ("latest", {"quantity": "analog_input"}),
+    ):
+        response = client.get(f"/v1/zones/{ids['West']}/{path}", params=params)
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith(
+            "analog_input is a generic quantity whose meaning and unit depend on each device"
+        )
+    latest = client.get(f"/v1/zones/{ids['West']}/latest").json()["items"]
+    assert [i["quantity"] for i in latest] == ["air_temperature"]
+    # One device's own series of it stays available: one channel of one device means one thing.
+    own = client.get(
+        f"/v1/devices/{WEST_EUI}/series",
+        params={"quantity": "analog_input", "from": "2025-06-02T07:00:00Z",
+                "to": "2025-06-02T09:00:00Z"},
+    )  # fmt: skip
+    assert own.json()["points"] == [{"time": "2025-06-02T08:00:00Z", "sensor": 4, "value": 41.0}]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from decoders import DECODERS
-from simulator import MODELS, Fleet, FleetSpec, Group, load
+from decoders import DECODERS, Measurement
+from simulator import MODELS, Fleet, FleetSpec, Group, load, stored
 from simulator.radio import SNR_LIMIT_DB, airtime_s
 from simulator.spec import FleetFileError, Zone, from_dict
 
@@ -126,3 +126,39 @@ def test_example_fleet_file_loads_and_bad_files_say_what_to_fix() -> None:
         from_dict({"devices": [{"model": "climate", "zones": "nowhere"}]})
     with pytest.raises(FleetFileError, match="not a duration"):
         from_dict({"devices": [{"model": "climate", "interval": "soon"}]})
+
+
+def test_fleet_groups_declare_the_profiles_their_operator_sets() -> None:
+    fleet = Fleet(spec=load(EXAMPLE))
+    by_model = {d.model: d.profile for d in fleet.devices}
+    assert by_model["air-quality"] == "lpp-air-quality"
+    assert by_model["noise"] == "lpp-noise"
+    assert by_model["parking"] == "lpp-parking"
+    assert by_model["climate"] == ""  # nothing generic to map
+    assert set(fleet.profiles().values()) == {
+        "lpp-air-quality", "lpp-noise", "lpp-parking", "lpp-bin", "lpp-people-counter",
+        "lpp-light",
+    }  # fmt: skip
+    # Left out, a group takes its model's profile; "" takes none.
+    assert Fleet(spec=from_dict({"devices": [{"model": "noise"}]})).devices[0].profile == (
+        "lpp-noise"
+    )
+    assert Fleet(spec=from_dict({"devices": [{"model": "noise", "profile": ""}]})).profiles() == {}
+    with pytest.raises(FleetFileError, match="unknown profile 'lpp-toaster'"):
+        from_dict({"devices": [{"model": "noise", "profile": "lpp-toaster"}]})
+    with pytest.raises(FleetFileError, match="but 'dragino-lht65' sends dragino_lht65"):
+        from_dict({"devices": [{"model": "dragino-lht65", "profile": "lpp-noise"}]})
+
+
+def test_stored_measurements_are_the_decoded_ones_through_the_profile() -> None:
+    fleet = Fleet(spec=FleetSpec((Group("noise", 1),), seed=3))
+    (uplink,) = itertools.islice(fleet.timeline(START), 1)
+    laeq, lamax, battery = uplink.measurements
+    assert [(m.quantity, m.sensor) for m in uplink.measurements] == [
+        ("analog_input", 1), ("analog_input", 2), ("voltage", 9)
+    ]  # fmt: skip
+    assert stored(uplink) == (
+        Measurement("noise_laeq", laeq.value),
+        Measurement("noise_lamax", lamax.value),
+        Measurement("battery_voltage", battery.value),
+    )
