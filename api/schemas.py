@@ -79,7 +79,15 @@ class DevicePatch(BaseModel):
 class Quantity(BaseModel):
     key: str
     unit: str = Field(description="SenML unit; every value of the quantity is in this unit")
-    aggregation: str
+    aggregation: str = Field(
+        description="How its values combine over a bucket and across a zone's devices: `mean`; "
+        "`sum` (counts since the previous uplink); `energy_mean` (decibels: 10·log10 of the "
+        "mean of 10^(L/10)); `max`; `state` (the last value; across devices the share in state "
+        "1); `circular_mean` (directions in degrees: the direction of the mean unit vector, so "
+        "350 and 10 give 0); `counter` (cumulative readings such as meter indexes: the last "
+        "reading and `delta`, what was added in the bucket, never a mean; a reading below the "
+        "one before is a reset and counts from zero)"
+    )
     description: str
     generic: bool = Field(
         default=False,
@@ -98,8 +106,16 @@ class Point(BaseModel):
 class BucketPoint(BaseModel):
     time: datetime = Field(description="Start of the bucket")
     sensor: int
-    value: float = Field(
-        description="The quantity's aggregate: mean, sum, energy mean (dB), max or last value"
+    value: float | None = Field(
+        description="The quantity's aggregate (`aggregation`): mean, sum, energy mean (dB), max, "
+        "last value (states; counters: the meter reading at the end of the bucket) or circular "
+        "mean (directions, degrees; null where the bucket's directions cancel)"
+    )
+    delta: float | None = Field(
+        default=None,
+        description="Counters only: what the meter added in the bucket, from the reading before "
+        "the bucket to its last; a reading below the one before is a reset, after which the "
+        "meter counts from zero (exact while it resets at most once within a bucket)",
     )
     min: float
     max: float
@@ -116,7 +132,8 @@ class Series(BaseModel):
     to: datetime
     bucket: str | None
     aggregation: str | None = Field(
-        description="How `value` aggregates a bucket: mean, sum, energy_mean, max or state (last)"
+        description="How `value` aggregates a bucket: mean, sum, energy_mean, max, state (last), "
+        "circular_mean (directions) or counter (last reading, and `delta`)"
     )
     timezone: str | None = Field(description="Time zone of day buckets")
     source: str = Field(description="What answered: raw, hourly or daily (rollups)")
@@ -159,9 +176,14 @@ class ZonePage(BaseModel):
 
 class ZoneBucketPoint(BaseModel):
     time: datetime = Field(description="Start of the bucket")
-    value: float = Field(
+    value: float | None = Field(
         description="Devices' bucket values combined: mean of means, sum of sums, energy mean "
-        "of energy means, max of maxima, or the share of devices in state 1"
+        "of energy means, max of maxima, the share of devices in state 1, the circular mean of "
+        "the devices' mean directions (null where they cancel), or for counters the sum of the "
+        "meters' last readings"
+    )
+    delta: float | None = Field(
+        default=None, description="Counters only: what all the zone's meters added in the bucket"
     )
     min: float
     max: float
@@ -189,7 +211,7 @@ class ZoneLatest(BaseModel):
     quantity: str
     unit: str
     aggregation: str
-    value: float = Field(description="The devices' latest values combined as in zone series")
+    value: float | None = Field(description="The devices' latest values combined as in zone series")
     min: float
     max: float
     devices: int

@@ -5,7 +5,8 @@ so raw measurements and rollups give the same answer. Buckets that are whole day
 calendar days in the requested time zone (23 or 25 hours on DST days), N-day buckets counted
 from Monday 2000-01-03 (so 7d buckets are ISO weeks); shorter buckets are fixed lengths counted
 from 2000-01-01T00:00Z. Every path returns count, sum (linearised for decibels), min, max and the
-newest value per bucket; the value of the quantity's aggregation kind is derived from those.
+newest value per bucket, the sums of sines and cosines for circular quantities, the oldest value
+and the delta for counters; api/aggregation.py derives the value of the quantity's kind.
 """
 
 from __future__ import annotations
@@ -166,54 +167,113 @@ def _bounds(plan: Plan) -> list[Any]:
     return [plan.start, plan.end, plan.bucket, _ORIGIN]
 
 
-def _columns(plan: Plan, percentiles: bool) -> str:
-    if plan.source != "raw":
-        return _ROLLUP_COLUMNS
-    return _RAW_COLUMNS + (_RAW_PERCENTILES if percentiles else "")
+# What circular quantities add: the sums of sines and cosines (angles in degrees).
+_RAW_CIRCULAR = """,
+    sum(sind(r.value)) AS sum_sin, sum(cosd(r.value)) AS sum_cos"""
+_ROLLUP_CIRCULAR = """,
+    sum(r.sum_sin) AS sum_sin, sum(r.sum_cos) AS sum_cos"""
+# What counters add: the oldest reading of the bucket (a group holds one series).
+_RAW_FIRST = """,
+    (array_agg(r.value ORDER BY r.time))[1] AS first"""
+_ROLLUP_FIRST = """,
+    (array_agg(r.first_value ORDER BY r.first_time))[1] AS first"""
 
 
-def device_sql(plan: Plan, percentiles: bool) -> str:
+def _columns(plan: Plan, percentiles: bool, kind: Aggregation) -> str:
+    raw = plan.source == "raw"
+    columns = _RAW_COLUMNS if raw else _ROLLUP_COLUMNS
+    if kind is Aggregation.CIRCULAR_MEAN:
+        columns += _RAW_CIRCULAR if raw else _ROLLUP_CIRCULAR
+    elif kind is Aggregation.COUNTER:
+        columns += _RAW_FIRST if raw else _ROLLUP_FIRST
+    return columns + (_RAW_PERCENTILES if raw and percentiles else "")
+
+
+def _with_deltas(buckets: str, series: str) -> str:
+    """Counter buckets with `delta`, what the meter added in the bucket. The reference is the
+    reading before the bucket: the previous bucket's last, else the newest measurement before the
+    bucket's start, else the bucket's own first. A decrease is a reset to zero: the readings are
+    taken to climb to the bucket's max, reset at most once after it and climb to its last, so
+
+        delta = (max - reference if max >= reference else max) + (last if last < max else 0)
+
+    exact while a meter resets at most once within a bucket and, after a reset, stays below its
+    reading before it until the bucket ends (otherwise what was counted between is lost; a reset
+    that shows as no drop at all cannot be seen). `series` are the key columns of one meter (device,
+    sensor); $6 is the quantity."""
+    before = """(SELECT m.value FROM measurements m
+                 WHERE m.device_id = b.device_id AND m.quantity_id = $6 AND m.sensor = b.sensor
+                   AND m.time < b.time ORDER BY m.time DESC LIMIT 1)"""
+    reference = f"""coalesce(lag(b.last) OVER (PARTITION BY {series} ORDER BY b.time),
+                             {before}, b.first)"""
+    return f"""
+        SELECT b.*, CASE WHEN b.max >= ref THEN b.max - ref ELSE b.max END
+                    + CASE WHEN b.last < b.max THEN b.last ELSE 0 END AS delta
+        FROM (SELECT b.*, {reference} AS ref FROM ({buckets}) b) b"""
+
+
+def device_sql(plan: Plan, percentiles: bool, kind: Aggregation = Aggregation.MEAN) -> str:
     """Buckets per sensor of one device: $5 device id, $6 quantity id, $7 sensor or null."""
     table = _TABLES[plan.source][0]
     key = _bin(plan)
-    return f"""
-        SELECT {_start(plan, key)} AS time, r.sensor, {_columns(plan, percentiles)}
+    buckets = f"""
+        SELECT {_start(plan, key)} AS time, r.sensor, $5::int AS device_id,
+               {_columns(plan, percentiles, kind)}
         FROM {table}
         WHERE r.device_id = $5 AND r.quantity_id = $6
           AND ($7::smallint IS NULL OR r.sensor = $7) AND {_range(plan)}
-        GROUP BY {key}, r.sensor ORDER BY 1, 2"""
+        GROUP BY {key}, r.sensor"""
+    if kind is Aggregation.COUNTER:
+        buckets = _with_deltas(buckets, "b.sensor")
+    return f"SELECT * FROM ({buckets}) s ORDER BY time, sensor"
 
 
-# How one device's bucket becomes one value, and how a zone combines the devices' values.
+# How one device's bucket becomes one value `v`, and how a zone combines the devices' values.
 _DEVICE_VALUE: dict[Aggregation, str] = {
     Aggregation.MEAN: "sum / count",
     Aggregation.SUM: "sum",
     Aggregation.ENERGY_MEAN: "sum / count",  # linear energy; 10*log10 after the zone mean
     Aggregation.MAX: "max",
     Aggregation.STATE: "last",
+    Aggregation.CIRCULAR_MEAN: "NULL",  # the zone adds the devices' unit vectors instead
+    Aggregation.COUNTER: "last",
 }
 _ZONE_VALUE: dict[Aggregation, str] = {
-    Aggregation.MEAN: "avg(v)",
-    Aggregation.SUM: "sum(v)",
-    Aggregation.ENERGY_MEAN: "avg(v)",
-    Aggregation.MAX: "max(v)",
-    Aggregation.STATE: "avg(v)",  # the share of devices in state 1 for on/off states
+    Aggregation.MEAN: "avg(v) AS value",
+    Aggregation.SUM: "sum(v) AS value",
+    Aggregation.ENERGY_MEAN: "avg(v) AS value",
+    Aggregation.MAX: "max(v) AS value",
+    Aggregation.STATE: "avg(v) AS value",  # the share of devices in state 1 for on/off states
+    # Each device's mean direction as a unit vector (none where its directions cancel), added:
+    # the zone's value is the direction of the sum (api/aggregation.py).
+    Aggregation.CIRCULAR_MEAN: """
+               sum(sum_sin / NULLIF(sqrt(sum_sin ^ 2 + sum_cos ^ 2), 0)) AS sum_sin,
+               sum(sum_cos / NULLIF(sqrt(sum_sin ^ 2 + sum_cos ^ 2), 0)) AS sum_cos""",
+    # The sum of the meters' last readings, and of what each added in the bucket.
+    Aggregation.COUNTER: "sum(v) AS value, sum(delta) AS delta",
 }
 
 
 def zone_sql(plan: Plan, kind: Aggregation, percentiles: bool) -> str:
-    """Buckets of a zone, each device counted once: $5 zone id, $6 quantity id."""
+    """Buckets of a zone, each device counted once (each meter of a device, for counters):
+    $5 zone id, $6 quantity id."""
     table = _TABLES[plan.source][0]
     members = "r.device_id IN (SELECT device_id FROM zone_members WHERE zone_id = $5)"
+    sensor = ", r.sensor" if kind is Aggregation.COUNTER else ""
     per_device = f"""
-        SELECT {_bin(plan)} AS bin, r.device_id, {_columns(plan, False)}
+        SELECT {_bin(plan)} AS bin, r.device_id{sensor}, {_columns(plan, False, kind)}
         FROM {table}
         WHERE r.quantity_id = $6 AND {members} AND {_range(plan)}
-        GROUP BY 1, 2"""
+        GROUP BY 1, 2{", 3" if sensor else ""}"""
+    if kind is Aggregation.COUNTER:
+        per_device = _with_deltas(
+            f"SELECT *, {_start(plan, 'bin')} AS time FROM ({per_device}) p",
+            "b.device_id, b.sensor",
+        )
     combined = f"""
-        SELECT bin, {_start(plan, "bin")} AS time, count(*) AS devices,
+        SELECT bin, {_start(plan, "bin")} AS time, count(DISTINCT device_id) AS devices,
                sum(count)::bigint AS count, min(min) AS min, max(max) AS max,
-               {_ZONE_VALUE[kind]} AS value
+               {_ZONE_VALUE[kind]}
         FROM (SELECT *, {_DEVICE_VALUE[kind]} AS v FROM per_device) d
         GROUP BY bin"""
     if not percentiles:
@@ -228,25 +288,6 @@ def zone_sql(plan: Plan, kind: Aggregation, percentiles: bool) -> str:
         SELECT c.*, s.p50, s.p95 FROM combined c JOIN spread s USING (bin) ORDER BY c.bin"""
 
 
-def value_of(kind: Aggregation, row: Any) -> float:
-    """The bucket's value under the quantity's aggregation kind."""
-    if kind is Aggregation.MEAN:
-        return float(row["sum"]) / int(row["count"])
-    if kind is Aggregation.SUM:
-        return float(row["sum"])
-    if kind is Aggregation.ENERGY_MEAN:
-        return 10 * math.log10(float(row["sum"]) / int(row["count"]))
-    if kind is Aggregation.MAX:
-        return float(row["max"])
-    return float(row["last"])
-
-
-def zone_value_of(kind: Aggregation, value: float) -> float:
-    if kind is Aggregation.ENERGY_MEAN:
-        return 10 * math.log10(value)
-    return value
-
-
 async def device_buckets(
     conn: asyncpg.Connection,
     plan: Plan,
@@ -254,10 +295,11 @@ async def device_buckets(
     quantity_id: int,
     sensor: int | None,
     percentiles: bool,
+    kind: Aggregation = Aggregation.MEAN,
 ) -> Sequence[Any]:
     if plan.start >= plan.end:
         return []
-    sql = device_sql(plan, percentiles)
+    sql = device_sql(plan, percentiles, kind)
     return list(await conn.fetch(sql, *_bounds(plan), device_id, quantity_id, sensor))
 
 
@@ -276,7 +318,11 @@ async def zone_buckets(
 
 
 def cursor_args(
-    plan: Plan, device_id: int, quantity_id: int, sensor: int | None
+    plan: Plan,
+    device_id: int,
+    quantity_id: int,
+    sensor: int | None,
+    kind: Aggregation = Aggregation.MEAN,
 ) -> tuple[str, list[Any]]:
     """The device query and its arguments, for streaming through a server-side cursor."""
-    return device_sql(plan, False), [*_bounds(plan), device_id, quantity_id, sensor]
+    return device_sql(plan, False, kind), [*_bounds(plan), device_id, quantity_id, sensor]

@@ -11,13 +11,21 @@ from enum import StrEnum
 
 
 class Aggregation(StrEnum):
-    """How values of a quantity combine over a time bucket."""
+    """How values of a quantity combine over a time bucket (README "Aggregation")."""
 
     MEAN = "mean"
-    SUM = "sum"  # counts: people passing, events
+    SUM = "sum"  # counts since the previous uplink: people passing, events
     ENERGY_MEAN = "energy_mean"  # decibels: 10*log10(mean(10^(L/10)))
     MAX = "max"
     STATE = "state"  # last value wins: occupancy, open/closed
+    # Angles in degrees: the direction of the mean unit vector, atan2(sum sin, sum cos), so that
+    # 350 and 10 average to 0, not 180.
+    CIRCULAR_MEAN = "circular_mean"
+    # Cumulative readings (meter indexes, totalisers): a bucket's value is its last reading, and
+    # its delta what was added since the reading before the bucket, never a mean. A reading below
+    # the one before it is a reset (meter replaced, rolled over): counting starts again from zero
+    # (api/series.py `_with_deltas`).
+    COUNTER = "counter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +49,14 @@ def _generic(key: str, unit: str, aggregation: Aggregation, description: str) ->
     return Quantity(key, unit, aggregation, description, generic=True)
 
 
-_M, _S, _E, _X, _ST = (
+_M, _S, _E, _X, _ST, _C, _K = (
     Aggregation.MEAN,
     Aggregation.SUM,
     Aggregation.ENERGY_MEAN,
     Aggregation.MAX,
     Aggregation.STATE,
+    Aggregation.CIRCULAR_MEAN,
+    Aggregation.COUNTER,
 )
 
 QUANTITIES: dict[str, Quantity] = {
@@ -97,7 +107,10 @@ QUANTITIES: dict[str, Quantity] = {
         ),
         _q("soil_temperature", "Cel", _M, "Soil temperature"),
         _q("soil_conductivity", "S/m", _M, "Electrical conductivity of the soil"),
-        _q("water_volume", "l", _X, "Water meter index (cumulative volume)"),
+        _q("water_volume", "l", _K, "Water meter index (cumulative volume)"),
+        _q("gas_volume", "m3", _K, "Gas meter index (cumulative volume)"),
+        _q("wind_direction", "deg", _C, "Direction the wind comes from (compass degrees)"),
+        _q("wind_speed", "m/s", _M, "Wind speed"),
         _q(
             "device_temperature",
             "Cel",
@@ -133,8 +146,8 @@ QUANTITIES: dict[str, Quantity] = {
         _generic("percentage", "%", _M, "Generic percentage"),
         _generic("concentration", "ppm", _M, "Generic gas concentration"),
         _q("power", "W", _M, "Electric power"),
-        _q("energy", "kWh", _M, "Energy meter reading"),
-        _q("direction", "deg", _M, "Direction (compass degrees)"),
+        _q("energy", "kWh", _K, "Energy meter index (cumulative energy)"),
+        _q("direction", "deg", _C, "Direction (compass degrees)"),
         _q("colour_red", "", _M, "Colour sensor, red component (0-255)"),
         _q("colour_green", "", _M, "Colour sensor, green component (0-255)"),
         _q("colour_blue", "", _M, "Colour sensor, blue component (0-255)"),

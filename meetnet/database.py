@@ -24,11 +24,25 @@ from meetnet.errors import CONFIGURATION, CommandError
 
 logger = logging.getLogger(__name__)
 
+# Returns the quantities whose aggregation kind this changed: their rollups are rebuilt.
 _SEED_QUANTITIES = """
-INSERT INTO quantities (key, unit, aggregation, description)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-ON CONFLICT (key) DO UPDATE SET
-    unit = EXCLUDED.unit, aggregation = EXCLUDED.aggregation, description = EXCLUDED.description
+WITH before AS (SELECT id, aggregation FROM quantities),
+seeded AS (
+    INSERT INTO quantities (key, unit, aggregation, description)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+    ON CONFLICT (key) DO UPDATE SET
+        unit = EXCLUDED.unit, aggregation = EXCLUDED.aggregation,
+        description = EXCLUDED.description
+    RETURNING id, aggregation
+)
+SELECT s.id FROM seeded s JOIN before b USING (id) WHERE b.aggregation <> s.aggregation
+"""
+
+# A rollup row holds what its quantity's kind needs (the linear energy of decibels, the sines
+# and cosines of angles): a quantity that changes kind has its rollups recomputed, all of them.
+_REBUILD_QUANTITY = """
+SELECT rebuild_rollups(min(time), max(time) + INTERVAL '1 microsecond', NULL, $1::smallint)
+FROM measurements WHERE quantity_id = $1 HAVING count(*) > 0
 """
 
 # Seconds one connection attempt may take before it counts as "not answering".
@@ -52,13 +66,17 @@ async def prepare(dsn: str) -> list[migrations.Migration | migrations.Function]:
     conn = await asyncpg.connect(dsn)
     try:
         values = sorted(QUANTITIES.values(), key=lambda q: q.key)
-        await conn.execute(
-            _SEED_QUANTITIES,
-            [q.key for q in values],
-            [q.unit for q in values],
-            [q.aggregation.value for q in values],
-            [q.description for q in values],
-        )
+        async with conn.transaction():
+            changed = await conn.fetch(
+                _SEED_QUANTITIES,
+                [q.key for q in values],
+                [q.unit for q in values],
+                [q.aggregation.value for q in values],
+                [q.description for q in values],
+            )
+            for row in changed:
+                logger.info("rebuilding the rollups of quantity %d for its new kind", row["id"])
+                await conn.execute(_REBUILD_QUANTITY, row["id"])
         profiles = list(PROFILES.values())
         await conn.execute(
             _SEED_PROFILES,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from api import export, params, queries, series, zones
+from api import aggregation, export, params, queries, series, zones
 from api.deps import connection
 from api.errors import BadParameterError, NotFoundError
 from api.schemas import (
@@ -27,7 +27,7 @@ from api.schemas import (
 )
 from api.settings import ApiSettings
 from decoders import QUANTITIES
-from decoders.catalogue import Quantity
+from decoders.catalogue import Aggregation, Quantity
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
@@ -179,9 +179,14 @@ def check_buckets(plan: series.Plan, bucket: str, settings: ApiSettings) -> None
     summary="Raw points of one quantity, or its aggregate per bucket (format=csv: streamed)",
     description=(
         "Without `bucket`: raw points. With `bucket`: per sensor, the buckets whose start lies "
-        "in [from, to), each with the quantity's aggregate (`aggregation`), min, max, count, "
-        "and p50/p95 with `percentiles=true`. Whole-day buckets follow local days in `tz` "
-        "(default: the city's); raw data, hourly or daily rollups answer as the bucket allows."
+        "in [from, to), each with the quantity's aggregate (`aggregation`, see /v1/quantities), "
+        "min, max, count, and p50/p95 with `percentiles=true`. Directions (`circular_mean`) "
+        "average as vectors: 350° and 10° give 0°, and `value` is null where a bucket's "
+        "directions cancel. Counters (`counter`: meter indexes) give the last reading as `value` "
+        "and what was added in the bucket as `delta` (the last reading less the one before the "
+        "bucket; a reading below the one before is a reset, counted from zero), never a mean. "
+        "Whole-day buckets follow local days in `tz` (default: the city's); raw data, hourly or "
+        "daily rollups answer as the bucket allows, with the same values."
     ),
     responses=_FORMATS,
 )
@@ -218,28 +223,31 @@ async def device_series(
     check_buckets(plan, bucket, settings)
     kind = entry.aggregation
     if format == "csv":
-        sql, args = series.cursor_args(plan, row["id"], qid, sensor)
+        sql, args = series.cursor_args(plan, row["id"], qid, sensor, kind)
+        counter = kind is Aggregation.COUNTER
         return export.csv_from_query(
             request.app.state.pool,
             sql,
             args,
-            ("time", "sensor", "value", "min", "max", "count"),
+            ("time", "sensor", "value", "min", "max", "count", *(("delta",) if counter else ())),
             lambda r: (
                 r["time"].isoformat(),
                 r["sensor"],
-                series.value_of(kind, r),
+                aggregation.value_of(kind, r),
                 r["min"],
                 r["max"],
                 r["count"],
+                *((r["delta"],) if counter else ()),
             ),
             f"{row['dev_eui']}-{quantity}-{bucket}.csv",
         )
-    rows = await series.device_buckets(conn, plan, row["id"], qid, sensor, percentiles)
+    rows = await series.device_buckets(conn, plan, row["id"], qid, sensor, percentiles, kind)
     points = [
         BucketPoint(
             time=r["time"],
             sensor=r["sensor"],
-            value=series.value_of(kind, r),
+            value=aggregation.value_of(kind, r),
+            delta=aggregation.delta_of(kind, r),
             min=r["min"],
             max=r["max"],
             count=r["count"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Annotated, Any, Literal
 
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from api import export, params, queries, series, zones
+from api import aggregation, export, params, queries, series, zones
 from api.deps import connection
 from api.errors import BadParameterError, NotFoundError
 from api.routes.devices import check_buckets, resolve_quantity
@@ -154,10 +153,13 @@ async def delete_zone(zone_id: ZoneId, conn: Conn) -> Response:
     response_model_by_alias=True,
     summary="A quantity aggregated across the zone's devices per bucket (format=csv: streamed)",
     description=(
-        "Each device counts once per bucket: its bucket value (by the quantity's aggregation) "
-        "is combined across devices as mean of means, sum of sums, energy mean of energy means "
-        "(dB), max of maxima, or the share of devices in state 1. min, max and count cover all "
-        "measurements. Buckets as in device series."
+        "Each device counts once per bucket: its bucket value (by the quantity's aggregation, "
+        "see /v1/quantities) is combined across devices as mean of means, sum of sums, energy "
+        "mean of energy means (dB), max of maxima, the share of devices in state 1, the circular "
+        "mean of the devices' mean directions, or for counters the sum of the meters' last "
+        "readings with `delta` the sum of what each added in the bucket. min, max and count "
+        "cover all measurements. Generic quantities are refused: their unit depends on the "
+        "device. Buckets as in device series."
     ),
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
@@ -191,7 +193,8 @@ async def zone_series(
     points = [
         ZoneBucketPoint(
             time=r["time"],
-            value=series.zone_value_of(kind, r["value"]),
+            value=aggregation.zone_value_of(kind, r),
+            delta=aggregation.delta_of(kind, r),
             min=r["min"],
             max=r["max"],
             count=r["count"],
@@ -258,17 +261,18 @@ async def zone_latest(
             continue
         grouped[(r["key"], r["unit"], r["aggregation"])][r["device_id"]].append(r)
     items = []
-    for (key, unit, aggregation), devices in grouped.items():
-        kind = Aggregation(aggregation)
-        values = [_device_value(kind, readings) for readings in devices.values()]
+    for (key, unit, kind_name), devices in grouped.items():
+        kind = Aggregation(kind_name)
+        each = [_device_value(kind, readings) for readings in devices.values()]
+        values = [v for v in each if v is not None]  # directions of a device may cancel
         times = [r["time"] for readings in devices.values() for r in readings]
         all_values = [r["value"] for readings in devices.values() for r in readings]
         items.append(
             ZoneLatest(
                 quantity=key,
                 unit=unit,
-                aggregation=aggregation,
-                value=_combine(kind, values),
+                aggregation=kind_name,
+                value=aggregation.combine(kind, values) if values else None,
                 min=min(all_values),
                 max=max(all_values),
                 devices=len(devices),
@@ -279,23 +283,8 @@ async def zone_latest(
     return ZoneLatestList(zone_id=zone_id, zone=zone["name"], items=items)
 
 
-def _energy_mean(values: list[float]) -> float:
-    linear = [10 ** (max(-300.0, min(300.0, v)) / 10) for v in values]
-    return 10 * math.log10(sum(linear) / len(linear))
-
-
-def _device_value(kind: Aggregation, readings: list[Any]) -> float:
+def _device_value(kind: Aggregation, readings: list[Any]) -> float | None:
     """One device's latest values (one per sensor) as one value of its aggregation kind."""
     if kind is Aggregation.STATE:
         return float(max(readings, key=lambda r: (r["time"], r["sensor"]))["value"])
-    return _combine(kind, [float(r["value"]) for r in readings])
-
-
-def _combine(kind: Aggregation, values: list[float]) -> float:
-    if kind is Aggregation.SUM:
-        return sum(values)
-    if kind is Aggregation.ENERGY_MEAN:
-        return _energy_mean(values)
-    if kind is Aggregation.MAX:
-        return max(values)
-    return sum(values) / len(values)
+    return aggregation.combine(kind, [float(r["value"]) for r in readings])

@@ -22,9 +22,13 @@
 -- first value was still queued) the greatest value is the newest, in latest and both rollups
 -- alike.
 --
--- Still once per measurement: the city's day (the zone name is read once) and rollup_addend, a
+-- `first` is the group's oldest measurement the same way, by min(); of several at the same time
+-- the least value. Folded onto a row, the older of the two firsts stays (a row written before
+-- 0066 has none yet: the new one is taken).
+--
+-- Still once per measurement: the city's day (the zone name is read once), rollup_addend, a
 -- plain SQL function and so inlined, which cannot move to the groups: for decibels it is not
--- linear in the value.
+-- linear in the value, and for circular quantities (angles in degrees) sin and cos.
 
 CREATE OR REPLACE FUNCTION fold_rollups() RETURNS bigint
 LANGUAGE sql AS $$
@@ -42,6 +46,8 @@ LANGUAGE sql AS $$
     classified AS (
         SELECT f.device_id, f.quantity_id, f.sensor, f.time, f.value,
                rollup_addend(q.aggregation, f.value) AS addend,
+               CASE WHEN q.aggregation = 'circular_mean' THEN sind(f.value) END AS sin,
+               CASE WHEN q.aggregation = 'circular_mean' THEN cosd(f.value) END AS cos,
                date_trunc('hour', f.time, 'UTC') AS hour,
                (f.time AT TIME ZONE (SELECT timezone FROM rollup_config))::date AS day
         FROM folded f LEFT JOIN quantities q ON q.id = f.quantity_id
@@ -51,7 +57,11 @@ LANGUAGE sql AS $$
                sum(addend) AS sum, min(value) AS min, max(value) AS max, max(time) AS last_time,
                date_part('epoch', hour) || max(ARRAY[
                    date_part('epoch', CASE WHEN isfinite(time) THEN time - hour END), value
-               ]) AS last
+               ]) AS last,
+               sum(sin) AS sum_sin, sum(cos) AS sum_cos, min(time) AS first_time,
+               date_part('epoch', hour) || min(ARRAY[
+                   date_part('epoch', CASE WHEN isfinite(time) THEN time - hour END), value
+               ]) AS first
         FROM classified
         GROUP BY device_id, quantity_id, sensor, hour, day
     ),
@@ -68,9 +78,11 @@ LANGUAGE sql AS $$
     ),
     hourly AS (
         INSERT INTO rollup_hourly AS r
-            (device_id, quantity_id, sensor, hour, count, sum, min, max, last_time, last_value)
+            (device_id, quantity_id, sensor, hour, count, sum, min, max, last_time, last_value,
+             sum_sin, sum_cos, first_time, first_value)
         SELECT device_id, quantity_id, sensor, hour, sum(count), sum(sum), min(min), max(max),
-               max(last_time), (max(last))[3]
+               max(last_time), (max(last))[3], sum(sum_sin), sum(sum_cos), min(first_time),
+               (min(first))[3]
         FROM grouped
         GROUP BY device_id, quantity_id, sensor, hour
         ORDER BY device_id, quantity_id, sensor, hour
@@ -81,14 +93,21 @@ LANGUAGE sql AS $$
             max = GREATEST(r.max, EXCLUDED.max),
             last_time = GREATEST(r.last_time, EXCLUDED.last_time),
             last_value = CASE WHEN EXCLUDED.last_time > r.last_time
-                              THEN EXCLUDED.last_value ELSE r.last_value END
+                              THEN EXCLUDED.last_value ELSE r.last_value END,
+            sum_sin = r.sum_sin + EXCLUDED.sum_sin,
+            sum_cos = r.sum_cos + EXCLUDED.sum_cos,
+            first_time = LEAST(r.first_time, EXCLUDED.first_time),
+            first_value = CASE WHEN r.first_time IS NULL OR EXCLUDED.first_time < r.first_time
+                               THEN EXCLUDED.first_value ELSE r.first_value END
         RETURNING 1
     ),
     daily AS (
         INSERT INTO rollup_daily AS r
-            (device_id, quantity_id, sensor, day, count, sum, min, max, last_time, last_value)
+            (device_id, quantity_id, sensor, day, count, sum, min, max, last_time, last_value,
+             sum_sin, sum_cos, first_time, first_value)
         SELECT device_id, quantity_id, sensor, day, sum(count), sum(sum), min(min), max(max),
-               max(last_time), (max(last))[3]
+               max(last_time), (max(last))[3], sum(sum_sin), sum(sum_cos), min(first_time),
+               (min(first))[3]
         FROM grouped
         GROUP BY device_id, quantity_id, sensor, day
         ORDER BY device_id, quantity_id, sensor, day
@@ -99,7 +118,12 @@ LANGUAGE sql AS $$
             max = GREATEST(r.max, EXCLUDED.max),
             last_time = GREATEST(r.last_time, EXCLUDED.last_time),
             last_value = CASE WHEN EXCLUDED.last_time > r.last_time
-                              THEN EXCLUDED.last_value ELSE r.last_value END
+                              THEN EXCLUDED.last_value ELSE r.last_value END,
+            sum_sin = r.sum_sin + EXCLUDED.sum_sin,
+            sum_cos = r.sum_cos + EXCLUDED.sum_cos,
+            first_time = LEAST(r.first_time, EXCLUDED.first_time),
+            first_value = CASE WHEN r.first_time IS NULL OR EXCLUDED.first_time < r.first_time
+                               THEN EXCLUDED.first_value ELSE r.first_value END
         RETURNING 1
     )
     SELECT coalesce(sum(count), 0) FROM grouped

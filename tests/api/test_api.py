@@ -136,7 +136,7 @@ def test_bucketed_series(client: TestClient) -> None:
         params={"quantity": "air_temperature", "bucket": "30m", **RANGE},
     ).json()
     assert (body["aggregation"], body["source"]) == ("mean", "raw")
-    common = {"sensor": 1, "count": 2, "p50": None, "p95": None}
+    common = {"sensor": 1, "count": 2, "p50": None, "p95": None, "delta": None}
     assert body["points"] == [
         {"time": "2025-03-14T08:00:00Z", "value": 10.5, "min": 10.0, "max": 11.0, **common},
         {"time": "2025-03-14T08:30:00Z", "value": 13.5, "min": 13.0, "max": 14.0, **common},

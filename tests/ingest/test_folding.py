@@ -26,10 +26,18 @@ from ingest.folding import Folding
 from ingest.metrics import Metrics
 from ingest.model import DecodedUplink, Radio, Uplink
 from ingest.writer import Writer
+from meetnet.database import prepare
 
 # Two Amsterdam DST changes: 2025-03-30 has 23 hours, 2025-10-26 has 25.
 WINDOWS = (datetime(2025, 3, 29, 20, tzinfo=UTC), datetime(2025, 10, 25, 20, tzinfo=UTC))
-QUANTITIES = ("air_temperature", "noise_laeq", "people_count", "parking_occupied")
+QUANTITIES = (
+    "air_temperature",
+    "noise_laeq",
+    "people_count",
+    "parking_occupied",
+    "wind_direction",
+    "water_volume",
+)
 
 Point = tuple[str, int, datetime, float]  # quantity, sensor, time, value
 
@@ -39,6 +47,8 @@ _ARRAYS = "$1::int[], $2::smallint[], $3::smallint[], $4::timestamptz[], $5::flo
 def _value(rng: random.Random, quantity: str) -> float:
     if quantity == "noise_laeq":
         return 10.0 * rng.randint(3, 9)
+    if quantity == "wind_direction":  # sines and cosines 0 or +-1: sums exact in any order
+        return 90.0 * rng.randint(0, 3)
     return rng.randint(-40, 160) / 4
 
 
@@ -90,10 +100,10 @@ async def _derived(conn: asyncpg.Connection, device_id: int) -> dict[str, list[t
     """A device's latest values and rollup rows, without the device id."""
     queries = {
         "latest": "SELECT quantity_id, sensor, time, value FROM latest",
-        "hourly": "SELECT quantity_id, sensor, hour, count, sum, min, max, last_time, last_value "
-        "FROM rollup_hourly",
-        "daily": "SELECT quantity_id, sensor, day, count, sum, min, max, last_time, last_value "
-        "FROM rollup_daily",
+        "hourly": "SELECT quantity_id, sensor, hour, count, sum, min, max, last_time, last_value, "
+        "sum_sin, sum_cos, first_time, first_value FROM rollup_hourly",
+        "daily": "SELECT quantity_id, sensor, day, count, sum, min, max, last_time, last_value, "
+        "sum_sin, sum_cos, first_time, first_value FROM rollup_daily",
     }
     return {
         name: [
@@ -189,13 +199,17 @@ async def test_concurrent_folds_take_each_queued_batch_exactly_once(pool: asyncp
                 SELECT m.device_id, m.quantity_id, m.sensor, {bucket} AS bucket,
                        count(*) AS count, sum(rollup_addend(q.aggregation, m.value)) AS sum,
                        min(m.value) AS min, max(m.value) AS max, max(m.time) AS last_time,
-                       (array_agg(m.value ORDER BY m.time DESC))[1] AS last_value
+                       (array_agg(m.value ORDER BY m.time DESC))[1] AS last_value,
+                       sum(sind(m.value)) FILTER (WHERE q.aggregation = 'circular_mean'),
+                       sum(cosd(m.value)) FILTER (WHERE q.aggregation = 'circular_mean'),
+                       min(m.time), (array_agg(m.value ORDER BY m.time))[1]
                 FROM measurements m JOIN quantities q ON q.id = m.quantity_id
                 GROUP BY 1, 2, 3, 4
             ),
             rolled AS (
                 SELECT device_id, quantity_id, sensor, {column} AS bucket,
-                       count, sum, min, max, last_time, last_value FROM {table}
+                       count, sum, min, max, last_time, last_value,
+                       sum_sin, sum_cos, first_time, first_value FROM {table}
             )
             SELECT count(*) FROM (
                 (SELECT * FROM raw EXCEPT ALL SELECT * FROM rolled)
@@ -211,7 +225,15 @@ async def test_concurrent_folds_take_each_queued_batch_exactly_once(pool: asyncp
 # Kolkata is UTC+05:30: its days begin at 18:30 UTC, in the middle of a UTC hour.
 KOLKATA_MIDNIGHT_HOURS = (17, 18, 19)
 # One quantity of each aggregation kind that the rollups treat apart (energy_mean) or not.
-KINDS = ("air_temperature", "noise_laeq", "people_count", "parking_occupied", "relative_humidity")
+KINDS = (
+    "air_temperature",
+    "noise_laeq",
+    "people_count",
+    "parking_occupied",
+    "relative_humidity",
+    "wind_direction",
+    "water_volume",
+)
 
 
 def _scattered(seed: int) -> list[tuple[int, str, int, datetime, float]]:
@@ -320,8 +342,14 @@ async def test_folding_in_uneven_batches_gives_the_rows_rebuilt_from_measurement
                 # then the groups, then onto what earlier folds added; the rebuild adds the raw
                 # values in one go. Float addition is not associative, so the last bits may
                 # differ; with positive terms only by a few units in the last place.
-                assert got[:5] + got[6:] == want[:5] + want[6:], table
+                # So are the sums of sines and cosines (columns 10 and 11) of directions, which
+                # may also cancel to near zero: compared with an absolute tolerance too.
+                assert got[:5] + got[6:10] + got[12:] == want[:5] + want[6:10] + want[12:], table
                 assert math.isclose(got[5], want[5], rel_tol=1e-12), (table, got, want)
+                for i in (10, 11):
+                    assert (got[i] is None) == (want[i] is None), (table, got, want)
+                    if got[i] is not None:
+                        assert math.isclose(got[i], want[i], rel_tol=1e-12, abs_tol=1e-9), table
     finally:
         await conn.close()
 
@@ -369,7 +397,7 @@ async def test_an_infinite_time_is_folded(db_url: str) -> None:
 
 def _hour(row: Sequence[Any]) -> tuple[Any, ...]:
     """count, sum, min, max, last_time, last_value of a rollup row."""
-    return tuple(row[3:])
+    return tuple(row[3:9])
 
 
 async def test_rebuild_folds_the_queue_and_does_not_count_it_twice(db_url: str) -> None:
@@ -553,3 +581,39 @@ async def test_the_fold_loop_retries_after_losing_its_connection(
         await folding.close()
         await admin.close()
         await locker.close()
+
+
+async def test_migrate_rebuilds_the_rollups_of_a_quantity_whose_kind_changes(db_url: str) -> None:
+    """A database from before circular means: directions rolled up as plain means, without
+    sines and cosines. `meetnet migrate` sets the catalogue's kind and recomputes their rollups."""
+    t = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(
+            "UPDATE quantities SET aggregation = 'mean' WHERE key = 'wind_direction'"
+        )
+        device = await _device(conn, "0000000000000C06")
+        points = [
+            ("wind_direction", 0, t, 90.0),
+            ("wind_direction", 0, t + timedelta(minutes=5), 0.0),
+        ]
+        await _call(conn, "store_measurements", device, points)
+        await _call(conn, "store_measurements", device, [("air_temperature", 0, t, 20.0)])
+        before = await _derived(conn, device)
+        assert sorted(r[9:] for r in before["hourly"]) == [
+            (None, None, t, 20.0),
+            (None, None, t, 90.0),
+        ]
+        await prepare(db_url)
+        kind = "SELECT aggregation FROM quantities WHERE key = 'wind_direction'"
+        assert await conn.fetchval(kind) == "circular_mean"
+        after = await _derived(conn, device)
+        wind = await conn.fetchval("SELECT id FROM quantities WHERE key = 'wind_direction'")
+        for table in ("hourly", "daily"):
+            rows = {r[0]: r for r in after[table]}
+            assert rows[wind][3:] == (2, 90.0, 0.0, 90.0, t + timedelta(minutes=5), 0.0,
+                                      1.0, 1.0, t, 90.0), table  # fmt: skip
+            other = [r for r in after[table] if r[0] != wind]
+            assert other == [r for r in before[table] if r[0] != wind]  # left alone
+    finally:
+        await conn.close()
