@@ -189,6 +189,8 @@ def announcement(served: Served, dev_eui: str, devices: int, rate: float) -> str
         f"({', '.join(sorted(MODELS))}), {rate:g} uplinks/s.\n"
         f"  Data growing:  {base}/v1/devices/{dev_eui}/series?quantity=air_temperature\n"
         f"  City map data: {base}/v1/latest?quantity=air_temperature\n"
+        f"  Air quality:   {base}/v1/latest?quantity=no2 (also pm2_5, noise_laeq, "
+        "parking_occupied)\n"
         f"  Devices:       {base}/v1/devices\n"
         f"  API docs:      {base}/docs\n"
         f"  Metrics:       http://127.0.0.1:{served.metrics_port}/metrics\n"

@@ -139,6 +139,15 @@ def test_demo_serves_what_it_prints_and_restarts_cleanly_after_kill_9(
     subprocess.run(["sh", "-c", command], check=True, timeout=30)
     _wait(lambda: bool(_latest(api)), 30, first.output)
     assert [(v["quantity"], v["value"]) for v in _latest(api)] == [("air_temperature", 22.5)]
+    # Its CayenneLPP air-quality device (one of 4) reports NO2 as such, through its profile.
+    no2 = _address(shown, "Air quality")
+    assert no2 == f"{api}/v1/latest?quantity=no2"
+
+    def no2_items() -> list[dict[str, object]]:
+        items: list[dict[str, object]] = json.loads(_get(no2)[1])["items"]
+        return items
+
+    _wait(lambda: len(no2_items()) == 1, 30, first.output)
 
     # A second demo on the same data is refused while the first runs.
     second = meetnet(
