@@ -1,8 +1,12 @@
 """Real services for the tests: a fresh PostgreSQL database per test, a Mosquitto per session.
 
 PostgreSQL: the server at MEETNET_TEST_DATABASE_URL (default: the local one on 127.0.0.1:5432);
-each test gets its own database cloned from a migrated template. Mosquitto: started from the
-shipped `deploy/mosquitto.conf` on a free port, with persistence in a temporary folder.
+each test gets its own database cloned from a migrated template. The same suite runs on plain
+PostgreSQL and on TimescaleDB; a test whose expectation differs between them takes the `backend`
+fixture. MEETNET_TEST_BACKEND (`postgresql` or `timescaledb`), when set, is the backend the run
+expects: a server that migrates to the other one fails the run instead of passing the wrong suite.
+Mosquitto: started from the shipped `deploy/mosquitto.conf` on a free port, with persistence in a
+temporary folder.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -45,14 +49,82 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+Backend = Literal["postgresql", "timescaledb"]
+BACKENDS: tuple[Backend, ...] = ("postgresql", "timescaledb")
+
+
+async def _backend_of(url: str) -> Backend:
+    conn = await asyncpg.connect(url)
+    try:
+        timescale = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+        )
+    finally:
+        await conn.close()
+    return "timescaledb" if timescale else "postgresql"
+
+
+async def _close_to_connections(name: str) -> None:
+    """Make a template clonable while TimescaleDB's scheduler runs.
+
+    The scheduler keeps a background worker connected to every database with the extension, and
+    CREATE DATABASE … TEMPLATE refuses a source anyone is connected to. A database that refuses
+    connections gets no worker; the one that may have started already is ended here.
+    """
+    conn = await asyncpg.connect(SERVER_URL)
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        deadline = time.monotonic() + 30
+        while True:
+            pids = await conn.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+            )
+            if not pids:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sessions on template {name} did not end")
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    backend: Backend
+
+
 @pytest.fixture(scope="session")
-def template_database() -> Iterator[str]:
-    """A migrated, seeded database that per-test databases are cloned from."""
+def _template() -> Iterator[Template]:
     name = f"meetnet_template_{uuid.uuid4().hex[:8]}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    asyncio.run(prepare(database_url(name)))
-    yield name
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        asyncio.run(prepare(database_url(name)))
+        found = asyncio.run(_backend_of(database_url(name)))
+        expected = os.environ.get("MEETNET_TEST_BACKEND", found)
+        if expected != found:
+            raise RuntimeError(
+                f"MEETNET_TEST_BACKEND={expected} (one of {', '.join(BACKENDS)}) but "
+                f"{SERVER_URL} migrates to {found}"
+            )
+        asyncio.run(_close_to_connections(name))
+        yield Template(name, found)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def template_database(_template: Template) -> str:
+    """A migrated, seeded database that per-test databases are cloned from (it refuses
+    connections of its own: clone it, never connect to it)."""
+    return _template.name
+
+
+@pytest.fixture(scope="session")
+def backend(_template: Template) -> Backend:
+    """What the migrations made of the server under test: `postgresql` (plain tables) or
+    `timescaledb` (hypertables with compression)."""
+    return _template.backend
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from api.settings import ApiSettings
 from decoders import Measurement
 from ingest.model import DecodedUplink, Radio, Uplink
 from ingest.writer import Writer, open_pool
+from tests.conftest import Backend
 
 T0 = datetime(2025, 3, 14, 8, 0, tzinfo=UTC)
 EUI = "70B3D57ED0061A2B"
@@ -254,11 +255,11 @@ def test_validation_errors_are_422(client: TestClient, params: dict[str, str]) -
     assert response.json()["detail"][0]["loc"][0] == "query"
 
 
-def test_health_and_readiness(client: TestClient) -> None:
+def test_health_and_readiness(client: TestClient, backend: Backend) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "database": "ok", "storage": "postgresql"}
+    assert ready.json() == {"status": "ready", "database": "ok", "storage": backend}
 
 
 def test_readiness_without_database() -> None:

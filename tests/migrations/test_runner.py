@@ -10,6 +10,7 @@ import pytest
 
 import migrations
 from meetnet.database import prepare
+from tests.conftest import Backend
 
 CORE_TABLES = {"devices", "uplinks", "measurements", "latest", "dead_letters", "quantities"}
 
@@ -73,15 +74,19 @@ async def test_prepare_seeds_the_catalogue(empty_db_url: str) -> None:
         await conn.close()
 
 
-async def test_timescaledb_guard_takes_the_path_the_server_allows(empty_db_url: str) -> None:
-    """Plain PostgreSQL: 0002 leaves plain tables. TimescaleDB: 0002 and 0010 make hypertables."""
+async def test_timescaledb_guard_takes_the_path_the_server_allows(
+    empty_db_url: str, backend: Backend
+) -> None:
+    """Plain PostgreSQL: plain tables. TimescaleDB: raw data and hourly rollups are hypertables
+    (0002 and 0010); the daily rollups stay a plain table."""
     await migrations.apply(empty_db_url)
     conn = await asyncpg.connect(empty_db_url)
     try:
-        installed = await conn.fetchval(
-            "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"
+        extension = await conn.fetchval(
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
         )
-        if installed:
+        if backend == "timescaledb":
+            assert extension is not None
             hypertables = await conn.fetch(
                 "SELECT hypertable_name FROM timescaledb_information.hypertables"
             )
@@ -91,6 +96,7 @@ async def test_timescaledb_guard_takes_the_path_the_server_allows(empty_db_url: 
                 "rollup_hourly",
             }
         else:
+            assert extension is None
             kind = await conn.fetchval(
                 "SELECT relkind::text FROM pg_class WHERE relname = 'measurements'"
             )
