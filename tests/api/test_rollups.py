@@ -97,8 +97,11 @@ def test_dst_days_in_the_city_time_zone(
         **{"from": start_utc, "to": end.isoformat()},
     )
     assert in_utc["source"] == "hourly"
-    assert sum(p["value"] for p in in_utc["points"]) <= hours
-    assert all(p["count"] == 24 for p in in_utc["points"][:-1])
+    # The hours before the first UTC midnight are in no whole UTC day of the range; then two
+    # full days and what is left of the range.
+    lead = (24 - utc(start_utc).hour) % 24
+    utc_days = [24, 24, hours - lead - 48]
+    assert [(p["count"], p["value"]) for p in in_utc["points"]] == [(n, n) for n in utc_days]
 
 
 def test_late_value_changes_a_finished_hour_and_a_duplicate_does_not(

@@ -21,7 +21,9 @@ def fleet(envelope: str) -> Fleet:
 
 
 def test_tts_envelopes_parse_with_the_ingest_parser() -> None:
-    for u in itertools.islice(fleet("tts").timeline(START), 500):
+    uplinks = list(itertools.islice(fleet("tts").timeline(START), 500))
+    assert len(uplinks) == 500
+    for u in uplinks:
         assert u.frame is not None
         parsed = parse_uplink(u.body, u.topic)
         assert parsed.dev_eui == u.device.dev_eui
@@ -40,9 +42,12 @@ def test_tts_envelopes_parse_with_the_ingest_parser() -> None:
 
 
 def test_tts_omits_defaults_as_tts_does() -> None:
-    for u in itertools.islice(fleet("tts").timeline(START), 300):
+    uplinks = list(itertools.islice(fleet("tts").timeline(START), 300))
+    assert len(uplinks) == 300
+    for u in uplinks:
         doc = orjson.loads(u.body)
         up = doc["uplink_message"]
+        assert up["rx_metadata"]  # heard by at least one gateway, so the loop below checks
         assert "confirmed" not in up  # false is omitted
         assert len(doc["correlation_ids"]) == 7
         for rx in up["rx_metadata"]:
@@ -64,6 +69,7 @@ def test_tts_omits_defaults_as_tts_does() -> None:
 def test_chirpstack_json_is_a_valid_uplink_event_and_matches_protobuf() -> None:
     as_json = list(itertools.islice(fleet("chirpstack-json").timeline(START), 300))
     as_proto = list(itertools.islice(fleet("chirpstack-protobuf").timeline(START), 300))
+    assert len(as_json) == 300
     for j, p in zip(as_json, as_proto, strict=True):
         assert j.frame is not None
         # strict: an unknown or misspelt field would raise

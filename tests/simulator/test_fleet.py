@@ -87,6 +87,7 @@ def test_timeline_follows_each_devices_interval_in_time_order() -> None:
     assert len(uplinks) == pytest.approx(5 * 60, abs=5)
     one = [u.received_at for u in uplinks if u.device == fleet.devices[0]]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(one)]
+    assert len(gaps) >= 58  # 10 hours of 10-minute intervals, less the device's phase
     assert all(594 <= g <= 606 for g in gaps)
 
 
@@ -110,7 +111,9 @@ def test_radio_model_is_plausible() -> None:
 def test_devices_are_placed_inside_their_zones() -> None:
     square = Zone("centrum", ((5.11, 52.08), (5.13, 52.08), (5.13, 52.10), (5.11, 52.10)))
     spec = FleetSpec((Group("parking", 50, zones=("centrum",)),), zones=(square,))
-    for device in Fleet(spec=spec).devices:
+    devices = Fleet(spec=spec).devices
+    assert len(devices) == 50
+    for device in devices:
         assert device.zone == "centrum"
         assert square.contains(device.longitude, device.latitude)
 

@@ -38,6 +38,7 @@ def test_record_then_replay_gives_the_same_bytes_in_order(tmp_path: Path) -> Non
         recorder = Recorder(out)
         sent = list(recorder.tee(faulty.apply(itertools.islice(fleet.timeline(START), 400))))
     back = list(read(path))
+    assert len(sent) == 400 + faulty.injected["duplicate"] and faulty.injected["late"] > 0
     assert [(r.topic, r.body) for r in back] == [(u.topic, u.body) for u in sent]
     assert [r.at for r in back] == [u.published_at for u in sent]
     assert [r.fault for r in back] == [u.fault for u in sent]
