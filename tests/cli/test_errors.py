@@ -100,7 +100,7 @@ def test_an_unknown_role_is_named() -> None:
 
 
 def test_a_wrong_password_is_named_and_never_shown(
-    password_postgres: tuple[str, str], tmp_path: Path
+    password_postgres: tuple[str, str],
 ) -> None:
     right, wrong = password_postgres
     for command in (("migrate", "--wait", "60s"), ("api", "--port", str(free_port()))):
@@ -124,10 +124,7 @@ def test_a_missing_extension_is_named_with_the_servers_hint(
     # The shipped migrations and one more that needs an extension no server has; the package in
     # the working directory is the one `python -m meetnet` imports.
     shadow = tmp_path / "migrations"
-    shadow.mkdir()
-    for source in (REPO / "migrations").iterdir():
-        if source.suffix in (".py", ".sql"):
-            shutil.copy(source, shadow / source.name)
+    shutil.copytree(REPO / "migrations", shadow, ignore=shutil.ignore_patterns("__pycache__"))
     (shadow / "9990_needs_an_extension.sql").write_text(
         "CREATE EXTENSION meetnet_absent_extension;\n"
     )
