@@ -27,7 +27,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         )
         app.state.pool = pool
         app.state.broadcaster = Broadcaster(
-            settings.database_url.get_secret_value(), settings.api_stream_max_clients
+            (settings.api_stream_database_url or settings.database_url).get_secret_value(),
+            max_clients=settings.api_stream_max_clients,
+            max_per_client=settings.api_stream_max_per_client,
+            replay_events=settings.api_stream_replay_events,
+            replay_s=settings.api_stream_replay_s,
+            retry_ms=settings.api_stream_retry_ms,
         )
         try:
             yield

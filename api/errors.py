@@ -16,9 +16,10 @@ class ApiError(Exception):
 
     status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
 class BadParameterError(ApiError):
@@ -27,6 +28,14 @@ class BadParameterError(ApiError):
 
 class NotFoundError(ApiError):
     status = 404
+
+
+class TooManyRequestsError(ApiError):
+    status = 429
+
+
+class BusyError(ApiError):
+    status = 503
 
 
 _UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -42,7 +51,8 @@ _UNAVAILABLE: tuple[type[Exception], ...] = (
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        headers = None if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(asyncpg.exceptions.QueryCanceledError)
     async def _too_slow(request: Request, exc: Exception) -> JSONResponse:

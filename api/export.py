@@ -1,18 +1,25 @@
-"""CSV and GeoJSON renderings. CSV is streamed from a server-side cursor: memory stays constant
-however long the series, and the first rows leave before the last are read."""
+"""CSV and GeoJSON renderings.
+
+A long CSV export is read a page at a time, each page one short query on a connection taken from
+the pool and given back before the page is sent: a client that reads slowly holds no
+connection, and no open transaction, however long its download. Pages follow each other by
+keyset (the last row's key), so rows stored meanwhile never shift or repeat a page.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
 from fastapi.responses import StreamingResponse
 
-_PREFETCH = 2000  # rows per round trip of the cursor
-_FLUSH_BYTES = 64 * 1024
+PAGE_ROWS = 5000
+
+# fetch(conn, key of the last row sent or None, page size) -> the next rows in key order.
+FetchPage = Callable[[asyncpg.Connection, Any, int], Awaitable[Sequence[Any]]]
 
 
 def _line(fields: Iterable[Any]) -> str:
@@ -21,28 +28,28 @@ def _line(fields: Iterable[Any]) -> str:
     return buffer.getvalue()
 
 
-def csv_from_query(
+def csv_pages(
     pool: asyncpg.Pool,
-    sql: str,
-    args: Sequence[Any],
+    fetch: FetchPage,
+    key: Callable[[Any], Any],
     header: Sequence[str],
     fields: Callable[[Any], Iterable[Any]],
     filename: str,
 ) -> StreamingResponse:
-    """Stream the rows of `sql` as CSV (RFC 4180), one connection held while it streams."""
+    """Stream CSV (RFC 4180) page by page, holding a connection only while a page is read."""
 
     async def body() -> AsyncIterator[str]:
         yield _line(header)
-        async with pool.acquire() as conn, conn.transaction(readonly=True):
+        after = None
+        while True:
+            async with pool.acquire() as conn:
+                rows = await fetch(conn, after, PAGE_ROWS)
             buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\r\n")
-            async for row in conn.cursor(sql, *args, prefetch=_PREFETCH):
-                writer.writerow(fields(row))
-                if buffer.tell() >= _FLUSH_BYTES:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
+            csv.writer(buffer, lineterminator="\r\n").writerows(fields(r) for r in rows)
             yield buffer.getvalue()
+            if len(rows) < PAGE_ROWS:
+                return
+            after = key(rows[-1])
 
     return _csv_response(body(), filename)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -58,70 +58,6 @@ async def quantity_id(conn: asyncpg.Connection, key: str) -> int | None:
     return int(value) if value is not None else None
 
 
-async def raw_series(
-    conn: asyncpg.Connection,
-    device_id: int,
-    quantity_id: int,
-    start: datetime,
-    end: datetime,
-    sensor: int | None,
-    limit: int,
-) -> list[Any]:
-    return list(
-        await conn.fetch(
-            "SELECT time, sensor, value FROM measurements "
-            "WHERE device_id = $1 AND quantity_id = $2 AND time >= $3 AND time < $4 "
-            "AND ($5::smallint IS NULL OR sensor = $5) "
-            "ORDER BY time, sensor LIMIT $6",
-            device_id,
-            quantity_id,
-            start,
-            end,
-            sensor,
-            limit,
-        )
-    )
-
-
-async def bucketed_series(
-    conn: asyncpg.Connection,
-    device_id: int,
-    quantity_id: int,
-    start: datetime,
-    end: datetime,
-    sensor: int | None,
-    bucket: timedelta,
-) -> list[Any]:
-    # date_bin (PostgreSQL 14+) with a fixed origin gives the same buckets on every server.
-    return list(
-        await conn.fetch(
-            "SELECT date_bin($6::interval, time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS time, "
-            "sensor, avg(value) AS avg, min(value) AS min, max(value) AS max, count(*) AS count "
-            "FROM measurements "
-            "WHERE device_id = $1 AND quantity_id = $2 AND time >= $3 AND time < $4 "
-            "AND ($5::smallint IS NULL OR sensor = $5) "
-            "GROUP BY 1, 2 ORDER BY 1, 2",
-            device_id,
-            quantity_id,
-            start,
-            end,
-            sensor,
-            bucket,
-        )
-    )
-
-
-async def latest_for_quantity(conn: asyncpg.Connection, quantity_id: int) -> list[Any]:
-    return list(
-        await conn.fetch(
-            "SELECT d.dev_eui, d.name, d.latitude, d.longitude, l.sensor, l.time, l.value "
-            "FROM latest l JOIN devices d ON d.id = l.device_id "
-            "WHERE l.quantity_id = $1 ORDER BY d.dev_eui, l.sensor",
-            quantity_id,
-        )
-    )
-
-
 async def storage_engine(conn: asyncpg.Connection) -> str:
     timescale = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
@@ -148,11 +84,60 @@ async def check_timezone(conn: asyncpg.Connection, timezone: str) -> bool:
     return True
 
 
-RAW_SERIES_SQL = (
-    "SELECT time, sensor, value FROM measurements "
-    "WHERE device_id = $1 AND quantity_id = $2 AND time >= $3 AND time < $4 "
-    "AND ($5::smallint IS NULL OR sensor = $5) ORDER BY time, sensor"
-)
+async def series_sensors(conn: asyncpg.Connection, device_id: int, quantity_id: int) -> list[int]:
+    """The sensors a device has measured a quantity with: a loose index scan of the key."""
+    rows = await conn.fetch(
+        """
+        WITH RECURSIVE s(sensor) AS (
+            SELECT min(sensor) FROM measurements WHERE device_id = $1 AND quantity_id = $2
+            UNION ALL
+            SELECT (SELECT min(sensor) FROM measurements
+                    WHERE device_id = $1 AND quantity_id = $2 AND sensor > s.sensor)
+            FROM s WHERE s.sensor IS NOT NULL
+        )
+        SELECT sensor FROM s WHERE sensor IS NOT NULL
+        """,
+        device_id,
+        quantity_id,
+    )
+    return [int(r["sensor"]) for r in rows]
+
+
+async def raw_page(
+    conn: asyncpg.Connection,
+    device_id: int,
+    quantity_id: int,
+    start: datetime,
+    end: datetime,
+    sensors: list[int],
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Any]:
+    """Raw points in (time, sensor) order after the key `after`: per sensor an index range scan
+    of the primary key, merged, so each page costs its own rows whatever its offset."""
+    return list(
+        await conn.fetch(
+            """
+            SELECT m.time, s.sensor, m.value
+            FROM unnest($5::smallint[]) AS s(sensor)
+            CROSS JOIN LATERAL (
+                SELECT time, value FROM measurements
+                WHERE device_id = $1 AND quantity_id = $2 AND sensor = s.sensor
+                  AND time >= greatest($3::timestamptz, $6::timestamptz) AND time < $4
+                  AND ($6::timestamptz IS NULL OR time > $6 OR s.sensor > $7::smallint)
+                ORDER BY time LIMIT $8
+            ) m
+            ORDER BY m.time, s.sensor LIMIT $8
+            """,
+            device_id,
+            quantity_id,
+            start,
+            end,
+            sensors,
+            *(after or (None, None)),
+            limit,
+        )
+    )
 
 
 async def device_zones(conn: asyncpg.Connection, device_id: int) -> list[int]:
@@ -183,7 +168,7 @@ async def profile_names(conn: asyncpg.Connection) -> list[str]:
     return [r["name"] for r in await conn.fetch("SELECT name FROM device_profiles ORDER BY name")]
 
 
-LATEST_SQL = """
+_LATEST_SQL = """
 SELECT d.dev_eui, d.name, d.latitude, d.longitude, l.sensor, l.time, l.value
 FROM latest l JOIN devices d ON d.id = l.device_id
 WHERE l.quantity_id = $1
@@ -204,37 +189,31 @@ async def latest_page(
 ) -> list[Any]:
     return list(
         await conn.fetch(
-            LATEST_SQL + " LIMIT $9", *latest_args(quantity_id, zone_id, bbox, after), limit
+            _LATEST_SQL + " LIMIT $9",
+            quantity_id,
+            zone_id,
+            *(bbox or (None, None, None, None)),
+            *(after or (None, None)),
+            limit,
         )
     )
 
 
-def latest_args(
-    quantity_id: int,
-    zone_id: int | None,
-    bbox: tuple[float, float, float, float] | None,
-    after: tuple[str, int] | None,
-) -> list[Any]:
-    return [quantity_id, zone_id, *(bbox or (None, None, None, None)), *(after or (None, None))]
+_ZONE = """
+SELECT z.id, z.name, z.feature_id, z.properties, z.geometry, z.min_lon, z.min_lat, z.max_lon,
+       z.max_lat, (SELECT count(*) FROM zone_members m WHERE m.zone_id = z.id) AS devices
+FROM zones z
+"""
 
 
 async def zone(conn: asyncpg.Connection, zone_id: int) -> Any:
-    return await conn.fetchrow(
-        "SELECT z.id, z.name, z.properties, z.geometry, z.min_lon, z.min_lat, z.max_lon, "
-        "z.max_lat, (SELECT count(*) FROM zone_members m WHERE m.zone_id = z.id) AS devices "
-        "FROM zones z WHERE z.id = $1",
-        zone_id,
-    )
+    return await conn.fetchrow(_ZONE + "WHERE z.id = $1", zone_id)
 
 
 async def zones_page(conn: asyncpg.Connection, after: int | None, limit: int) -> list[Any]:
     return list(
         await conn.fetch(
-            "SELECT z.id, z.name, z.properties, z.geometry, z.min_lon, z.min_lat, z.max_lon, "
-            "z.max_lat, (SELECT count(*) FROM zone_members m WHERE m.zone_id = z.id) AS devices "
-            "FROM zones z WHERE $1::int IS NULL OR z.id > $1 ORDER BY z.id LIMIT $2",
-            after,
-            limit,
+            _ZONE + "WHERE $1::int IS NULL OR z.id > $1 ORDER BY z.id LIMIT $2", after, limit
         )
     )
 

@@ -164,6 +164,10 @@ class LatestList(BaseModel):
 class Zone(BaseModel):
     id: int
     name: str
+    feature_id: str | None = Field(
+        description="The GeoJSON Feature `id` it was uploaded with: the next upload with this id "
+        "replaces the zone (without one, the next upload with its name does)"
+    )
     properties: dict[str, Any]
     bbox: list[float] = Field(description="min_lon, min_lat, max_lon, max_lat")
     devices: int = Field(description="Devices located in the zone")

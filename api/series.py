@@ -28,8 +28,6 @@ _DAY = timedelta(days=1)
 _HOUR = timedelta(hours=1)
 _ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 _DAY_ORIGIN = date(2000, 1, 3)  # a Monday: 7-day buckets are ISO weeks
-# Energy means are clamped like rollup_addend in migrations/0010 (no physical level comes near).
-_DB_CLAMP = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,14 +313,3 @@ async def zone_buckets(
         return []
     sql = zone_sql(plan, kind, percentiles)
     return list(await conn.fetch(sql, *_bounds(plan), zone_id, quantity_id))
-
-
-def cursor_args(
-    plan: Plan,
-    device_id: int,
-    quantity_id: int,
-    sensor: int | None,
-    kind: Aggregation = Aggregation.MEAN,
-) -> tuple[str, list[Any]]:
-    """The device query and its arguments, for streaming through a server-side cursor."""
-    return device_sql(plan, False, kind), [*_bounds(plan), device_id, quantity_id, sensor]

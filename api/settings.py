@@ -19,5 +19,13 @@ class ApiSettings(BaseSettings):
     # Default `tz` of series; day buckets in this zone are read from the daily rollups, which
     # follow rollup_config.timezone in the database (see `SELECT set_city_timezone(...)`).
     city_timezone: str = "Europe/Amsterdam"
-    api_stream_max_clients: int = Field(default=100, ge=1)
+    # The live stream: LISTEN needs the primary, so with database_url on a read replica set
+    # api_stream_database_url to the primary (default: database_url).
+    api_stream_database_url: SecretStr | None = None
+    api_stream_max_clients: int = Field(default=500, ge=1)
+    api_stream_max_per_client: int = Field(default=10, ge=1)
     api_stream_heartbeat_s: float = Field(default=15.0, gt=0)
+    api_stream_retry_ms: int = Field(default=3000, ge=0)
+    # What a reconnecting client can resume from: the events of the last N seconds, at most M.
+    api_stream_replay_s: float = Field(default=300.0, ge=0)
+    api_stream_replay_events: int = Field(default=100_000, ge=0)

@@ -1,10 +1,9 @@
-"""Zones from GeoJSON, and which devices lie in them.
+"""Zones from GeoJSON, stored as upserts.
 
-A device is in a zone when the zone's polygon covers its location, boundary included: a device
-exactly on the shared border of two districts is in both, never in neither. Membership is kept in
-`zone_members` and recomputed for a device whenever its location differs from the one recorded
-in `zone_placements`, so locations changed by ingest (network-server locations) or by
-`PATCH /v1/devices/{dev_eui}` are picked up before any zone answer.
+Which devices lie in a zone (its polygon covers their location, boundary included) is kept by
+the database (migrations/0060): triggers place a device when its location changes, whoever
+changes it (ingest, `PATCH /v1/devices/{dev_eui}`), and re-place the devices of a zone whose
+geometry changes. Reads only read.
 """
 
 from __future__ import annotations
@@ -16,15 +15,13 @@ from typing import Any
 import asyncpg
 import orjson
 import shapely
-from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
 from api.errors import BadParameterError
 
 MAX_FEATURES = 1000
 MAX_POSITIONS = 250_000
-# pg_advisory_xact_lock key serialising membership updates ("zones" as an integer).
-_LOCK_KEY = int.from_bytes(b"zones", "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +29,7 @@ class ZoneShape:
     name: str
     properties: dict[str, Any]
     geometry: BaseGeometry
+    feature_id: str | None = None  # the Feature's `id`: the zone it replaces on a new upload
 
 
 def parse(document: Any, name: str | None, name_property: str) -> list[ZoneShape]:
@@ -49,7 +47,7 @@ def parse(document: Any, name: str | None, name_property: str) -> list[ZoneShape
             )
         if name is not None:
             raise BadParameterError("'name' is for a single geometry; features carry their own")
-        return [_feature(f, i, name_property) for i, f in enumerate(features)]
+        return _distinct([_feature(f, i, name_property) for i, f in enumerate(features)])
     if kind == "Feature":
         return [_feature(document, 0, name_property, name)]
     if kind in ("Polygon", "MultiPolygon"):
@@ -75,7 +73,30 @@ def _feature(feature: Any, index: int, name_property: str, name: str | None = No
             f"{where} has no text property {name_property!r} to name the zone; "
             "choose another with name_property="
         )
-    return ZoneShape(label.strip(), properties, _geometry(feature.get("geometry"), where))
+    feature_id = feature.get("id")
+    if feature_id is not None and (
+        isinstance(feature_id, bool) or not isinstance(feature_id, str | int | float)
+    ):
+        raise BadParameterError(f"{where}: 'id' must be a string or a number (RFC 7946 3.2)")
+    return ZoneShape(
+        label.strip(),
+        properties,
+        _geometry(feature.get("geometry"), where),
+        None if feature_id is None else str(feature_id),
+    )
+
+
+def _distinct(shapes: list[ZoneShape]) -> list[ZoneShape]:
+    """One upload names each zone once: by its feature id, else by its name."""
+    seen: set[tuple[str, str]] = set()
+    for shape in shapes:
+        key = ("id", shape.feature_id) if shape.feature_id is not None else ("name", shape.name)
+        if key in seen:
+            raise BadParameterError(
+                f"two features have the {key[0]} {key[1]!r}; each zone must appear once"
+            )
+        seen.add(key)
+    return shapes
 
 
 def _geometry(geometry: Any, where: str) -> BaseGeometry:
@@ -129,20 +150,29 @@ def _ring(ring: Any, where: str) -> list[tuple[float, float]]:
     return points
 
 
-async def insert(conn: asyncpg.Connection, zones: list[ZoneShape]) -> list[int]:
-    """Store zones and place every located device in them, in one transaction."""
+# A zone is replaced by the next upload with its feature id, or without one, with its name; the
+# triggers of migrations/0060 re-place its devices when the geometry changed.
+_UPSERT = """
+INSERT INTO zones (name, properties, geometry, min_lon, min_lat, max_lon, max_lat, feature_id)
+VALUES ($1, $2::jsonb, $3::jsonb, $4, $5, $6, $7, $8)
+ON CONFLICT {target} DO UPDATE SET
+    name = EXCLUDED.name, properties = EXCLUDED.properties, geometry = EXCLUDED.geometry,
+    min_lon = EXCLUDED.min_lon, min_lat = EXCLUDED.min_lat,
+    max_lon = EXCLUDED.max_lon, max_lat = EXCLUDED.max_lat
+RETURNING id
+"""
+_BY_FEATURE_ID = _UPSERT.format(target="(feature_id)")
+_BY_NAME = _UPSERT.format(target="(name) WHERE feature_id IS NULL")
+
+
+async def upsert(conn: asyncpg.Connection, zones: list[ZoneShape]) -> list[int]:
+    """Store zones, replacing those uploaded before, in one transaction; returns their ids."""
     ids = []
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-        devices = await conn.fetch(
-            "SELECT id, latitude, longitude FROM devices WHERE latitude IS NOT NULL "
-            "AND longitude IS NOT NULL"
-        )
         for zone in zones:
             min_lon, min_lat, max_lon, max_lat = zone.geometry.bounds
             zone_id = await conn.fetchval(
-                "INSERT INTO zones (name, properties, geometry, min_lon, min_lat, max_lon, "
-                "max_lat) VALUES ($1, $2::jsonb, $3::jsonb, $4, $5, $6, $7) RETURNING id",
+                _BY_NAME if zone.feature_id is None else _BY_FEATURE_ID,
                 zone.name,
                 orjson.dumps(zone.properties).decode(),
                 orjson.dumps(mapping(zone.geometry)).decode(),
@@ -150,62 +180,7 @@ async def insert(conn: asyncpg.Connection, zones: list[ZoneShape]) -> list[int]:
                 min_lat,
                 max_lon,
                 max_lat,
+                zone.feature_id,
             )
             ids.append(int(zone_id))
-            inside = _covered(zone.geometry, devices)
-            await conn.execute(
-                "INSERT INTO zone_members (zone_id, device_id) SELECT $1, unnest($2::int[])",
-                zone_id,
-                inside,
-            )
     return ids
-
-
-def _covered(geometry: BaseGeometry, devices: list[Any]) -> list[int]:
-    if not devices:
-        return []
-    points = shapely.points([(d["longitude"], d["latitude"]) for d in devices])
-    shapely.prepare(geometry)
-    mask = shapely.covers(geometry, points)
-    return [int(d["id"]) for d, inside in zip(devices, mask, strict=True) if inside]
-
-
-async def place_moved_devices(conn: asyncpg.Connection) -> int:
-    """Recompute membership of devices whose location changed since they were last placed."""
-    stale_sql = (
-        "SELECT d.id, d.latitude, d.longitude FROM devices d "
-        "LEFT JOIN zone_placements p ON p.device_id = d.id "
-        "WHERE p.device_id IS NULL "
-        "OR (p.latitude, p.longitude) IS DISTINCT FROM (d.latitude, d.longitude)"
-    )
-    if not await conn.fetch(stale_sql + " LIMIT 1"):
-        return 0
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-        stale = await conn.fetch(stale_sql)
-        if not stale:
-            return 0
-        zones = await conn.fetch("SELECT id, geometry FROM zones")
-        located = [d for d in stale if d["latitude"] is not None and d["longitude"] is not None]
-        pairs: list[tuple[int, int]] = []
-        for zone in zones:
-            geometry = shape(orjson.loads(zone["geometry"]))
-            pairs += [(zone["id"], device_id) for device_id in _covered(geometry, located)]
-        ids = [d["id"] for d in stale]
-        await conn.execute("DELETE FROM zone_members WHERE device_id = ANY($1::int[])", ids)
-        await conn.execute(
-            "INSERT INTO zone_members (zone_id, device_id) "
-            "SELECT * FROM unnest($1::int[], $2::int[])",
-            [z for z, _ in pairs],
-            [d for _, d in pairs],
-        )
-        await conn.execute(
-            "INSERT INTO zone_placements (device_id, latitude, longitude) "
-            "SELECT * FROM unnest($1::int[], $2::float8[], $3::float8[]) "
-            "ON CONFLICT (device_id) DO UPDATE "
-            "SET latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude",
-            ids,
-            [d["latitude"] for d in stale],
-            [d["longitude"] for d in stale],
-        )
-    return len(stale)

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from api import aggregation, export, params, queries, series, zones
-from api.deps import connection
+from api import aggregation, export, params, queries, series
+from api.deps import Conn
 from api.errors import BadParameterError, NotFoundError
 from api.schemas import (
     BucketPoint,
@@ -31,7 +31,6 @@ from decoders.catalogue import Aggregation, Quantity
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
-Conn = Annotated[asyncpg.Connection, Depends(connection)]
 
 _FORMATS: dict[int | str, dict[str, Any]] = {
     200: {
@@ -108,7 +107,6 @@ async def _known_device(conn: asyncpg.Connection, dev_eui: str) -> Any:
 )
 async def get_device(dev_eui: str, conn: Conn) -> DeviceDetail:
     row = await _known_device(conn, dev_eui)
-    await zones.place_moved_devices(conn)
     latest = [LatestValue(**dict(r)) for r in await queries.device_latest(conn, row["id"])]
     in_zones = await queries.device_zones(conn, row["id"])
     return DeviceDetail(**_device(row).model_dump(), latest=latest, zones=in_zones)
@@ -222,25 +220,6 @@ async def device_series(
     plan = series.plan(start, end, size, tz_name, city_tz, percentiles or source == "raw")
     check_buckets(plan, bucket, settings)
     kind = entry.aggregation
-    if format == "csv":
-        sql, args = series.cursor_args(plan, row["id"], qid, sensor, kind)
-        counter = kind is Aggregation.COUNTER
-        return export.csv_from_query(
-            request.app.state.pool,
-            sql,
-            args,
-            ("time", "sensor", "value", "min", "max", "count", *(("delta",) if counter else ())),
-            lambda r: (
-                r["time"].isoformat(),
-                r["sensor"],
-                aggregation.value_of(kind, r),
-                r["min"],
-                r["max"],
-                r["count"],
-                *((r["delta"],) if counter else ()),
-            ),
-            f"{row['dev_eui']}-{quantity}-{bucket}.csv",
-        )
     rows = await series.device_buckets(conn, plan, row["id"], qid, sensor, percentiles, kind)
     points = [
         BucketPoint(
@@ -256,6 +235,21 @@ async def device_series(
         )
         for r in rows
     ]
+    if format == "csv":
+        # At most api_max_buckets rows per sensor: read whole like JSON, so both agree.
+        counter = kind is Aggregation.COUNTER
+        return export.csv_from_rows(
+            (
+                (p.time.isoformat(), p.sensor, p.value, p.min, p.max, p.count)
+                + ((p.delta,) if counter else ())
+                + (p.p50, p.p95)
+                for p in points
+            ),
+            ("time", "sensor", "value", "min", "max", "count")
+            + (("delta",) if counter else ())
+            + ("p50", "p95"),
+            f"{row['dev_eui']}-{quantity}-{bucket}.csv",
+        )
     return Series.model_validate(
         {
             "dev_eui": row["dev_eui"],
@@ -285,17 +279,23 @@ async def _raw_series(
     format: str,
 ) -> Any:
     settings: ApiSettings = request.app.state.settings
+    device_id = row["id"]
+    sensors = [sensor] if sensor is not None else await queries.series_sensors(conn, device_id, qid)
+
+    async def page(conn: asyncpg.Connection, after: Any, limit: int) -> list[Any]:
+        return await queries.raw_page(conn, device_id, qid, start, end, sensors, after, limit)
+
     if format == "csv":
-        return export.csv_from_query(
+        return export.csv_pages(
             request.app.state.pool,
-            queries.RAW_SERIES_SQL,
-            (row["id"], qid, start, end, sensor),
+            page,
+            lambda r: (r["time"], r["sensor"]),
             ("time", "sensor", "value"),
             lambda r: (r["time"].isoformat(), r["sensor"], r["value"]),
             f"{row['dev_eui']}-{entry.key}.csv",
         )
     limit = settings.api_max_points
-    rows = await queries.raw_series(conn, row["id"], qid, start, end, sensor, limit + 1)
+    rows = await page(conn, None, limit + 1)
     next_from: datetime | None = None
     if len(rows) > limit:
         next_from = rows[limit]["time"]

@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api import export, params, queries, zones
-from api.deps import connection
+from api import export, params, queries
+from api.deps import Conn
 from api.errors import BadParameterError, NotFoundError
 from api.schemas import LatestList
 from decoders import QUANTITIES
@@ -53,7 +53,7 @@ def _item(r: Any) -> dict[str, Any]:
 )
 async def latest(
     request: Request,
-    conn: Annotated[asyncpg.Connection, Depends(connection)],
+    conn: Conn,
     quantity: Annotated[str, Query(description="Quantity key, see /v1/quantities")],
     zone: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Zone id")] = None,
     bbox: Annotated[
@@ -68,17 +68,18 @@ async def latest(
         raise BadParameterError(f"unknown quantity {quantity!r}; /v1/quantities lists them")
     box = params.bbox(bbox) if bbox is not None else None
     after = params.latest_cursor(cursor) if cursor else None
-    if zone is not None:
-        if await queries.zone(conn, zone) is None:
-            raise NotFoundError(f"no zone with id {zone}")
-        await zones.place_moved_devices(conn)
+    if zone is not None and await queries.zone(conn, zone) is None:
+        raise NotFoundError(f"no zone with id {zone}")
     qid = await queries.quantity_id(conn, quantity)
     if format == "csv":
-        args = queries.latest_args(qid or 0, zone, box, after)
-        return export.csv_from_query(
+
+        async def fetch_page(conn: asyncpg.Connection, after: Any, limit: int) -> list[Any]:
+            return await queries.latest_page(conn, qid or 0, zone, box, after, limit)
+
+        return export.csv_pages(
             request.app.state.pool,
-            queries.LATEST_SQL,
-            args,
+            fetch_page,
+            lambda r: (r["dev_eui"], r["sensor"]),
             ("dev_eui", "name", "latitude", "longitude", "sensor", "time", "value"),
             lambda r: (
                 r["dev_eui"],

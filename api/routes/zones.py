@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from api import aggregation, export, params, queries, series, zones
-from api.deps import connection
+from api.deps import Conn
 from api.errors import BadParameterError, NotFoundError
 from api.routes.devices import check_buckets, resolve_quantity
 from api.schemas import (
@@ -29,7 +29,6 @@ from decoders.catalogue import Aggregation, Quantity
 
 router = APIRouter(prefix="/v1/zones", tags=["zones"])
 
-Conn = Annotated[asyncpg.Connection, Depends(connection)]
 ZoneId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Zone id")]
 
 
@@ -37,6 +36,7 @@ def _zone(row: Any) -> Zone:
     return Zone(
         id=row["id"],
         name=row["name"],
+        feature_id=row["feature_id"],
         properties=orjson.loads(row["properties"]),
         bbox=[row["min_lon"], row["min_lat"], row["max_lon"], row["max_lat"]],
         devices=row["devices"],
@@ -73,7 +73,6 @@ async def list_zones(
     ] = None,
     format: Annotated[Literal["json", "geojson"], Query()] = "json",
 ) -> Any:
-    await zones.place_moved_devices(conn)
     rows = await queries.zones_page(conn, cursor, limit + 1)
     page = rows[:limit]
     next_cursor = str(page[-1]["id"]) if len(rows) > limit else None
@@ -92,8 +91,10 @@ async def list_zones(
     summary="Upload zones as GeoJSON: Polygon, MultiPolygon, Feature or FeatureCollection",
     description=(
         "Each feature becomes a zone named by its property `name_property` (a bare geometry "
-        "takes `name`). Located devices are placed in the zones at once; the boundary belongs "
-        "to the zone."
+        "takes `name`). An upload replaces the zones it names: a feature with an `id` the zone "
+        "uploaded with that id, one without the zone of that name; so uploading the same "
+        "GeoJSON twice leaves the same zones. Located devices are placed in the zones at once, "
+        "and re-placed when a geometry changes; the boundary belongs to the zone."
     ),
 )
 async def upload_zones(
@@ -103,7 +104,7 @@ async def upload_zones(
     name_property: Annotated[str, Query(max_length=100)] = "name",
 ) -> list[Zone]:
     shapes = zones.parse(document, name, name_property)
-    ids = await zones.insert(conn, shapes)
+    ids = await zones.upsert(conn, shapes)
     return [_zone(await queries.zone(conn, i)) for i in ids]
 
 
@@ -118,7 +119,6 @@ def _across_devices(entry: Quantity) -> None:
 
 
 async def _known_zone(conn: asyncpg.Connection, zone_id: int) -> Any:
-    await zones.place_moved_devices(conn)
     row = await queries.zone(conn, zone_id)
     if row is None:
         raise NotFoundError(f"no zone with id {zone_id}")

@@ -111,8 +111,8 @@ def test_a_meter_gives_its_last_reading_and_what_it_added(client: TestClient, db
     csv = client.get(
         f"/v1/devices/{EUI}/series", params={"quantity": "water_volume", "format": "csv", **HOURS}
     ).text.splitlines()
-    assert csv[0] == "time,sensor,value,min,max,count,delta"
-    assert csv[1] == "2025-06-02T08:00:00+00:00,0,1030.0,1010.0,1030.0,2,30.0"
+    assert csv[0] == "time,sensor,value,min,max,count,delta,p50,p95"
+    assert csv[1] == "2025-06-02T08:00:00+00:00,0,1030.0,1010.0,1030.0,2,30.0,,"
 
     # A late reading in a finished hour moves that hour's delta and the next one's.
     store(db_url, EUI, "water_volume", [(at(100), 1060.0)])  # 09h40

@@ -227,3 +227,61 @@ def test_a_zone_never_combines_a_generic_quantity(client: TestClient, db_url: st
                 "to": "2025-06-02T09:00:00Z"},
     )  # fmt: skip
     assert own.json()["points"] == [{"time": "2025-06-02T08:00:00Z", "sensor": 4, "value": 41.0}]
+
+
+def test_uploading_the_same_zones_twice_leaves_one_zone_per_feature(client: TestClient) -> None:
+    first = upload(client)
+    again = upload(client)
+    assert again == first
+    listed = client.get("/v1/zones").json()["items"]
+    assert [(z["id"], z["name"], z["devices"]) for z in listed] == [
+        (first["West"], "West", 2),
+        (first["East"], "East", 2),
+        (first["Islands"], "Islands", 1),
+    ]
+    assert members(client, first["West"]) == [WEST_EUI, BORDER_EUI]
+
+
+def test_a_new_geometry_replaces_the_zone_and_re_places_its_devices(client: TestClient) -> None:
+    ids = upload(client)
+    moved = {
+        "type": "FeatureCollection",
+        "features": [feature("West", {"type": "Polygon", "coordinates": square(5.1, 52.0)})],
+    }
+    response = client.post("/v1/zones", json=moved)
+    assert response.status_code == 201, response.text
+    assert [z["id"] for z in response.json()] == [ids["West"]]
+    assert response.json()[0]["bbox"] == [5.1, 52.0, 5.1 + 0.1, 52.1]
+    assert members(client, ids["West"]) == [EAST_EUI, BORDER_EUI]
+    assert client.get(f"/v1/devices/{WEST_EUI}").json()["zones"] == []
+    assert client.get(f"/v1/devices/{EAST_EUI}").json()["zones"] == [ids["West"], ids["East"]]
+
+
+def test_a_feature_id_keeps_the_zone_across_a_rename(client: TestClient) -> None:
+    def upload_as(name: str) -> dict[str, Any]:
+        body = {**feature(name, {"type": "Polygon", "coordinates": square(5.0, 52.0)}), "id": 7}
+        response = client.post("/v1/zones", json=body)
+        assert response.status_code == 201, response.text
+        (zone,) = response.json()
+        return dict(zone)
+
+    first = upload_as("West")
+    renamed = upload_as("Westside")
+    assert (renamed["id"], renamed["name"], renamed["feature_id"]) == (first["id"], "Westside", "7")
+    assert [z["name"] for z in client.get("/v1/zones").json()["items"]] == ["Westside"]
+
+
+def test_an_upload_names_each_zone_once(client: TestClient) -> None:
+    twice = {
+        "type": "FeatureCollection",
+        "features": [
+            feature("West", {"type": "Polygon", "coordinates": square(5.0, 52.0)}),
+            feature("West", {"type": "Polygon", "coordinates": square(5.1, 52.0)}),
+        ],
+    }
+    response = client.post("/v1/zones", json=twice)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"detail": "two features have the name 'West'; each zone must appear once"},
+    )
+    assert client.get("/v1/zones").json()["items"] == []
