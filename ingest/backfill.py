@@ -9,6 +9,8 @@ newline-delimited `{"result": ApplicationUp}` objects, paged with `after=` and `
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import urllib.parse
 import urllib.request
@@ -18,7 +20,7 @@ from datetime import datetime
 
 import orjson
 
-from ingest.model import DeadLetter, DecodedUplink, DeviceEvent, ParseError, Stage, Uplink
+from ingest.model import DeadLetter, DecodedUplink, DeviceEvent
 from ingest.pipeline import Pipeline
 from ingest.writer import Writer
 
@@ -34,25 +36,35 @@ class FillResult:
     newest: datetime | None = None
 
 
-def _envelope(line: bytes) -> tuple[str, bytes]:
-    """One line: an envelope, a Storage Integration `{"result": ...}` line, or a recorded
-    `{"topic": ..., "payload": {...}}` message. Returns (topic, body)."""
-    doc = orjson.loads(line)
-    if isinstance(doc, dict):
-        if isinstance(doc.get("result"), dict):
-            return "", orjson.dumps(doc["result"])
-        if isinstance(doc.get("topic"), str) and "payload" in doc:
-            payload = doc["payload"]
-            body = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
-            return doc["topic"], body
-    return "", line
+def _unwrapped(line: bytes) -> bytes:
+    """The envelope of a line without a topic: a Storage Integration `{"result": ...}` line
+    gives its result, anything else stays as it is (the body decides what it is)."""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        doc = orjson.loads(line)
+        if isinstance(doc, dict) and isinstance(doc.get("result"), dict):
+            return orjson.dumps(doc["result"])
+    return line
 
 
 async def store_lines(
     lines: Iterable[bytes], pipeline: Pipeline, writer: Writer, source: str, batch: int = 500
 ) -> FillResult:
-    """Parse, decode and write envelopes in batches, each folded into latest and the rollups
-    before the next; bad lines become dead letters."""
+    """Envelopes one per line (Storage Integration NDJSON, bare TTS or ChirpStack JSON), through
+    `store_messages`."""
+    messages = (("", _unwrapped(s)) for line in lines if (s := line.strip()))
+    return await store_messages(messages, pipeline, writer, source, batch)
+
+
+async def store_messages(
+    messages: Iterable[tuple[str, bytes]],
+    pipeline: Pipeline,
+    writer: Writer,
+    source: str,
+    batch: int = 500,
+) -> FillResult:
+    """(topic, body) pairs through the pipeline live ingest uses, so each message ends as it
+    would have from MQTT; written in batches, each folded into latest and the rollups before
+    the next. A message without a topic is named by its body, and its dead letter by `source`."""
     result = FillResult()
     uplinks: list[DecodedUplink] = []
     letters: list[DeadLetter] = []
@@ -68,40 +80,23 @@ async def store_lines(
         letters.clear()
         events.clear()
 
-    for line in lines:
-        line = line.strip()
-        if not line:
-            continue
+    for topic, body in messages:
         result.read += 1
-        try:
-            topic, body = _envelope(line)
-        except orjson.JSONDecodeError as exc:
-            letters.append(DeadLetter(source, line, Stage.PARSE, f"not JSON: {exc}"))
-            continue
-        try:
-            parsed = pipeline.router.parse(topic, body)
-        except ParseError as exc:
-            letters.append(DeadLetter(topic or source, body, Stage.PARSE, exc.reason))
-            continue
-        if isinstance(parsed, DeviceEvent):
-            events.append(parsed)
-        elif isinstance(parsed, Uplink):
-            for outcome in pipeline.decode(parsed, topic or source, body):
-                if isinstance(outcome, DecodedUplink):
-                    uplinks.append(outcome)
-                    at = outcome.uplink.received_at
-                    result.newest = at if result.newest is None else max(result.newest, at)
-                elif isinstance(outcome, DeadLetter):
-                    letters.append(outcome)
+        for outcome in pipeline.process(topic, body):
+            if not topic and isinstance(outcome, DecodedUplink | DeadLetter):
+                outcome = dataclasses.replace(outcome, topic=source)
+            if isinstance(outcome, DecodedUplink):
+                uplinks.append(outcome)
+                at = outcome.uplink.received_at
+                result.newest = at if result.newest is None else max(result.newest, at)
+            elif isinstance(outcome, DeadLetter):
+                letters.append(outcome)
+            elif isinstance(outcome, DeviceEvent):
+                events.append(outcome)
         if len(uplinks) + len(letters) + len(events) >= batch:
             await flush()
     await flush()
     return result
-
-
-def read_file(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as file:
-        yield from file
 
 
 def storage_pages(

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import asyncpg
 import typer
 
-from ingest.backfill import FillResult, backfill, read_file, store_lines
+from ingest.backfill import FillResult, backfill, store_messages
 from ingest.pipeline import Pipeline
 from ingest.reprocess import Selection, reprocess
 from ingest.service import Ingest
@@ -19,6 +20,7 @@ from ingest.settings import IngestSettings
 from ingest.writer import Writer
 from meetnet import database
 from meetnet.runner import connect_pool
+from simulator.recording import RecordingError, parse_line
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 
@@ -110,16 +112,35 @@ def backfill_command(
     typer.echo(_report(asyncio.run(run())))
 
 
+def recorded_messages(path: str) -> Iterator[tuple[str, bytes]]:
+    """(topic, body) of each line, read as `meetnet simulate --replay` reads it: recordings of
+    `--record`, `{"topic", "payload"}` messages, Storage Integration NDJSON, bare envelopes,
+    `mosquitto_sub -v` output. A line that is none of these goes on without a topic, for ingest
+    to dead-letter with its reason."""
+    with open(path, "rb") as lines:
+        for raw in lines:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                recorded = parse_line(line)
+            except RecordingError:
+                yield "", line
+            else:
+                yield recorded.topic, recorded.body
+
+
 def import_command(
     path: Annotated[str, typer.Argument(help="JSON Lines file of envelopes")],
 ) -> None:
-    """Store the envelopes of a JSON Lines file (TTS, ChirpStack, Storage Integration lines)."""
+    """Store a recording (`meetnet simulate --record`) or a capture of envelopes (TTS,
+    ChirpStack, Storage Integration lines), as live ingest would have stored them."""
     settings = IngestSettings()
 
     async def run() -> FillResult:
         pipeline, writer, pool = await _pipeline(settings)
         try:
-            return await store_lines(read_file(path), pipeline, writer, f"import:{path}")
+            return await store_messages(recorded_messages(path), pipeline, writer, f"import:{path}")
         finally:
             await pool.close()
 

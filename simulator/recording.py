@@ -5,6 +5,8 @@ such as ChirpStack protobuf), plus `model`, `fault` and `dev_eui` for people rea
 Replaying publishes the exact bytes in file order.
 
 Captures from a real network server are read too, one message per line:
+- `{"topic": ..., "payload": ...}` (an MQTT message as Node-RED and similar tools write it; the
+  payload a JSON value or its text),
 - The Things Stack Storage Integration NDJSON: `{"result": <ApplicationUp>}` (formats.md §1.7),
 - a bare TTS `ApplicationUp` or ChirpStack v4 event JSON object,
 - `mosquitto_sub -v` output: `<topic> <body>`.
@@ -107,6 +109,16 @@ def read(path: str | Path) -> Iterator[Recorded]:
 
 
 def parse_line(line: bytes) -> Recorded:
+    """One line of a recording or capture; RecordingError says why a line is neither."""
+    try:
+        return _parse_line(line)
+    except RecordingError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a field of the wrong shape
+        raise RecordingError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _parse_line(line: bytes) -> Recorded:
     if not line.startswith(b"{"):  # mosquitto_sub -v: "<topic> <body>"
         topic, _, body = line.partition(b" ")
         return Recorded(topic.decode(), body, _time_inside(body))
@@ -117,9 +129,16 @@ def parse_line(line: bytes) -> Recorded:
     if not isinstance(doc, dict):
         raise RecordingError("expected a JSON object")
     if "topic" in doc and ("body" in doc or "body_b64" in doc):
-        body = base64.b64decode(doc["body_b64"]) if "body_b64" in doc else str(doc["body"]).encode()
+        if "body_b64" in doc:
+            body = base64.b64decode(doc["body_b64"], validate=True)
+        else:
+            body = str(doc["body"]).encode()
         at = _parse_time(doc["at"]) if doc.get("at") else None
         return Recorded(str(doc["topic"]), body, at, doc.get("model"), doc.get("fault"))
+    if isinstance(doc.get("topic"), str) and "payload" in doc:
+        payload = doc["payload"]
+        body = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
+        return Recorded(doc["topic"], body, _time_inside(body))
     if isinstance(doc.get("result"), dict):  # TTS Storage Integration
         doc = doc["result"]
         line = orjson.dumps(doc)

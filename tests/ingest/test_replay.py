@@ -14,10 +14,11 @@ import orjson
 import pytest
 
 from decoders import DECODERS
-from ingest.backfill import backfill, read_file, store_lines
+from ingest.backfill import backfill, store_lines, store_messages
 from ingest.pipeline import Pipeline
 from ingest.reprocess import Selection, reprocess
 from ingest.writer import Writer
+from meetnet.replay import recorded_messages
 from simulator import Fleet
 from simulator.storage_api import StorageApi
 
@@ -39,8 +40,8 @@ async def test_import_is_idempotent_and_dead_letters_bad_lines(
               for b in bodies[11:]]  # fmt: skip
     path.write_bytes(b"\n".join(lines) + b"\n")
     writer = await Writer.connect(pool)
-    first = await store_lines(read_file(str(path)), Pipeline(), writer, "import:test")
-    again = await store_lines(read_file(str(path)), Pipeline(), writer, "import:test")
+    first = await store_messages(recorded_messages(str(path)), Pipeline(), writer, "import:test")
+    again = await store_messages(recorded_messages(str(path)), Pipeline(), writer, "import:test")
     assert (first.read, first.stored, first.dead_letters) == (21, 20, 1)
     assert (again.stored, again.duplicates) == (0, 20)
     assert await pool.fetchval("SELECT count(*) FROM uplinks") == 20

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 
 from simulator import FaultInjector, Fleet, FleetSpec, Group, Recorder, paced, read
-from simulator.recording import parse_line
+from simulator.recording import RecordingError, parse_line
 
 START = datetime(2025, 3, 14, tzinfo=UTC)
 
@@ -84,3 +85,25 @@ def test_captures_from_network_servers_are_read(tmp_path: Path) -> None:
     assert got[1].body == b.body and got[2].body == c.body and got[3].body == c.body
     assert [r.at for r in got][2:] == [c.received_at, c.received_at]
     assert got[0].at is not None and got[0].at > a.received_at  # the AS time, a little later
+
+
+def test_mqtt_message_lines_and_lines_of_the_wrong_shape() -> None:
+    body = {
+        "end_device_ids": {"dev_eui": "0004A30B001C0530"},
+        "received_at": "2025-03-14T00:00:00Z",
+    }
+    as_object = parse_line(orjson.dumps({"topic": "v3/a@ttn/devices/d/up", "payload": body}))
+    as_text = parse_line(orjson.dumps({"topic": "t", "payload": '{"x": 1}'}))
+    assert (as_object.topic, orjson.loads(as_object.body)) == ("v3/a@ttn/devices/d/up", body)
+    assert as_object.at == datetime(2025, 3, 14, tzinfo=UTC)
+    assert (as_text.topic, as_text.body, as_text.at) == ("t", b'{"x": 1}', None)
+    bad = {
+        b'{"topic": "t", "body_b64": "not base64!"}': "Error",
+        b'{"end_device_ids": "not an object", "uplink_message": {}}': "AttributeError",
+        b'{"deviceInfo": {}, "fCnt": 1}': "KeyError",
+        b'{"neither": 1}': "neither a recording line",
+        b"\xff\xfe {}": "UnicodeDecodeError",  # mosquitto_sub -v with a topic of no UTF-8
+    }
+    for line, reason in bad.items():
+        with pytest.raises(RecordingError, match=reason):
+            parse_line(line)
