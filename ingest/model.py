@@ -59,6 +59,8 @@ class Uplink:
     latitude: float | None = None
     longitude: float | None = None
     radio: Radio = field(default_factory=Radio)
+    # Injected through the TTS `SimulateUplink` API rather than heard by a gateway.
+    simulated: bool = False
     # What the network server's own payload formatter made of the frame (TTS `decoded_payload`,
     # ChirpStack `object`); a decoder may map it onto the catalogue when no codec fits.
     network_decoded: dict[str, Any] | None = field(default=None, compare=False, hash=False)

@@ -10,6 +10,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -33,6 +34,12 @@ Outcome = DecodedUplink | DeadLetter | Skipped | DeviceEvent
 
 _SELECTIONS_KEPT = 10_000
 
+# Time sanity: a measurement may be at most this much after the network server received its
+# uplink (a device clock runs a little fast, a network's a little slow), and not before 2000,
+# which no LoRaWAN network saw (a device clock reset to its epoch says 1970 or 2000-01-01).
+DEFAULT_CLOCK_SKEW = timedelta(minutes=10)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
 logger = logging.getLogger(__name__)
 
 
@@ -49,6 +56,8 @@ class Pipeline:
     # Native codecs plus configured JavaScript ones (ingest.codecs), and the rules naming them.
     codecs: Mapping[str, Codec] = field(default_factory=lambda: DECODERS)
     rules: Rules = RULES
+    # How far a measurement's own time may lie after the network's received_at (time sanity).
+    max_clock_skew: timedelta = DEFAULT_CLOCK_SKEW
     # Selections of uplinks without a network-decoded object, which depend only on the key
     # (registered decoder, model, device profile): the same few keys come again and again.
     # Emptied when it holds _SELECTIONS_KEPT.
@@ -133,6 +142,7 @@ class Pipeline:
                 decoded, version = _profiled(profile, decoded, key, version)
             measurements = decoded.measurements
             _check(measurements)
+            refused = _untimely(measurements, uplink.received_at, self.max_clock_skew)
         except Exception as exc:  # DecodeError, or a bug in a decoder: this message only
             if isinstance(exc, DecodeError):
                 reason = f"{key} {version}: {exc.reason}"
@@ -145,8 +155,18 @@ class Pipeline:
                 DecodedUplink(uplink, topic, key, version, (), decode_error=reason),
                 DeadLetter(topic, payload, Stage.DECODE, reason, uplink.dev_eui),
             )
+        if not refused:
+            state = _state(decoded, simulated=uplink.simulated)
+            return (DecodedUplink(uplink, topic, key, version, measurements, state_json=state),)
+        # The uplink keeps its raw frame and the measurements in time; the others are kept, with
+        # their values, in a dead letter that says why.
+        gone = {id(m) for m in refused}
+        kept = tuple(m for m in measurements if id(m) not in gone)
+        reason = _untimely_reason(refused, uplink.received_at, self.max_clock_skew)
+        state = _state(decoded, reason, simulated=uplink.simulated)
         return (
-            DecodedUplink(uplink, topic, key, version, measurements, state_json=_state(decoded)),
+            DecodedUplink(uplink, topic, key, version, kept, state_json=state),
+            DeadLetter(topic, payload, Stage.DECODE, f"{key} {version}: {reason}", uplink.dev_eui),
         )
 
 
@@ -161,14 +181,50 @@ def _profiled(
     return profile.apply(decoded), profile.version(version or "")
 
 
-def _state(decoded: Decoded) -> str | None:
-    """The frame's device state and warnings as JSON text (anything exotic as its str)."""
-    if not decoded.state and not decoded.warnings:
+def _state(decoded: Decoded, warning: str | None = None, simulated: bool = False) -> str | None:
+    """The frame's device state and warnings as JSON text (anything exotic as its str); a
+    simulated uplink (TTS `SimulateUplink`) says so."""
+    if not decoded.state and not decoded.warnings and warning is None and not simulated:
         return None
     state = dict(decoded.state)
-    if decoded.warnings:
-        state["warnings"] = list(decoded.warnings)
+    warnings = [*decoded.warnings, warning] if warning else decoded.warnings
+    if warnings:
+        state["warnings"] = list(warnings)
+    if simulated:
+        state["simulated"] = True
     return orjson.dumps(state, default=str).decode()
+
+
+def _untimely(
+    measurements: tuple[Measurement, ...], received_at: datetime, skew: timedelta
+) -> tuple[Measurement, ...]:
+    """The measurements whose time (their own, else received_at) is more than `skew` after
+    received_at, or before 2000."""
+    if received_at < EARLIEST:
+        return tuple(
+            m for m in measurements if m.time is None or not _sane(m.time, received_at, skew)
+        )
+    return tuple(
+        m for m in measurements if m.time is not None and not _sane(m.time, received_at, skew)
+    )
+
+
+def _sane(time: datetime, received_at: datetime, skew: timedelta) -> bool:
+    return time >= EARLIEST and time - received_at <= skew
+
+
+def _untimely_reason(
+    refused: tuple[Measurement, ...], received_at: datetime, skew: timedelta
+) -> str:
+    listed = "; ".join(
+        f"{m.quantity}[{m.sensor}] = {m.value!r} at {(m.time or received_at).isoformat()}"
+        for m in refused
+    )
+    return (
+        f"{len(refused)} measurement(s) not stored, their time being more than "
+        f"{skew.total_seconds():g} s after the network's received_at {received_at.isoformat()} "
+        f"or before 2000: {listed}"
+    )
 
 
 # measurements.sensor is a smallint.

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from datetime import timedelta
 
 import asyncpg
 import orjson
@@ -71,6 +72,7 @@ class Ingest:
             router=Router(settings.subscriptions),
             codecs=codecs,
             rules=rules,
+            max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
         )
 
     def stop(self) -> None:

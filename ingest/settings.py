@@ -68,6 +68,9 @@ class IngestSettings(BaseSettings):
     batch_interval_ms: int = Field(default=200, ge=1)
     # Used when neither a registered decoder nor a known device model picks one.
     default_decoder: str | None = "cayenne_lpp"
+    # Time sanity: a measurement time more than this after the network's received_at (or before
+    # 2000) is not stored but dead-lettered with its value (ingest/pipeline.py).
+    max_clock_skew_s: float = Field(default=600.0, ge=0)
     # Folder of operator-configured JavaScript codecs (see ingest/codecs.py); None: none.
     codecs_dir: Path | None = None
     # Prometheus /metrics on this port (all interfaces of metrics_host); 0 turns it off.

@@ -131,7 +131,10 @@ def parse_uplink_doc(doc: dict[str, Any]) -> Uplink:
         raise ParseError("no uplink_message: not an uplink")
     dev_eui = _dev_eui(ids)
 
-    received_text = _str(up, "received_at") or _str(doc, "received_at")
+    simulated = doc.get("simulated", False)
+    if type(simulated) is not bool:
+        raise ParseError(f"simulated is not a boolean: {simulated!r}")
+    received_text = received_at_text(_str(up, "received_at"), _str(doc, "received_at"), simulated)
     if received_text is None:
         raise ParseError("neither uplink_message.received_at nor received_at is present")
     received_at = _timestamp(received_text, "uplink_message.received_at")
@@ -164,7 +167,18 @@ def parse_uplink_doc(doc: dict[str, Any]) -> Uplink:
         longitude=longitude,
         radio=_radio(up),
         network_decoded=decoded if isinstance(decoded, dict) else None,
+        simulated=simulated,
     )
+
+
+def received_at_text(uplink: str | None, envelope: str | None, simulated: bool) -> str | None:
+    """The time of an uplink: the Network Server's `uplink_message.received_at`, else the
+    Application Server's `received_at`. A simulated uplink (`SimulateUplink`) never passed a
+    Network Server: its `uplink_message` is what the caller sent, times included, so only the
+    Application Server's own time is a time of this world."""
+    if simulated:
+        return envelope or uplink
+    return uplink or envelope
 
 
 def _event(
@@ -379,6 +393,7 @@ class _ApplicationUp(msgspec.Struct):
     end_device_ids: _DeviceIds = msgspec.field(default_factory=_DeviceIds)
     correlation_ids: list[str] = []
     received_at: str | None = None
+    simulated: bool = False
     uplink_message: _UplinkMessage | None = None
 
 
@@ -408,7 +423,7 @@ def parse_common_uplink(payload: bytes) -> Uplink | None:
     ids = doc.end_device_ids
     try:
         dev_eui = checked_dev_eui(ids.dev_eui)
-        received_text = up.received_at or doc.received_at
+        received_text = received_at_text(up.received_at, doc.received_at, doc.simulated)
         if received_text is None:
             return None
         received_at = _timestamp(received_text, "uplink_message.received_at")
@@ -439,6 +454,7 @@ def parse_common_uplink(payload: bytes) -> Uplink | None:
         longitude=longitude,
         radio=radio,
         network_decoded=network_decoded,
+        simulated=doc.simulated,
     )
 
 

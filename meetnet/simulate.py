@@ -97,6 +97,9 @@ class Plan:
     speed: float  # 0: no pacing
     total: int | None
     injector: FaultInjector | None = None
+    # No message before its own time on the wall clock: true for the fleet's own messages, false
+    # for a replay, which publishes its recorded bytes as they are.
+    live: bool = False
 
 
 def plan(options: Options, now: datetime | None = None) -> Plan:
@@ -120,7 +123,11 @@ def plan(options: Options, now: datetime | None = None) -> Plan:
         end: datetime | None = start + timedelta(seconds=period)
         speed = 0.0
     else:
-        start = options.start or now
+        # Faster than real time, a run begins in the past and ends at the present: measurements
+        # from the future would stand in `latest` until their time came.
+        start = options.start or (
+            now if options.mode == "realtime" else now - _lead(options, fleet)
+        )
         end = start + timedelta(seconds=options.duration_s) if options.duration_s else None
         speed = {"realtime": 1.0, "accelerated": options.speed, "fast": 0.0}[options.mode]
     uplinks: Iterator[SimulatedUplink] = fleet.timeline(start, end)
@@ -136,7 +143,24 @@ def plan(options: Options, now: datetime | None = None) -> Plan:
     if options.count:
         uplinks = itertools.islice(uplinks, options.count)
         total = min(total, options.count) if total is not None else options.count
-    return Plan(uplinks, speed, total, injector)
+    return Plan(uplinks, speed, total, injector, live=True)
+
+
+def _received_at(message: Message) -> datetime | None:
+    at = getattr(message, "received_at", None)
+    return at if isinstance(at, datetime) else None
+
+
+def _lead(options: Options, fleet: Fleet) -> timedelta:
+    """How far before now an accelerated or fast run starts: its --duration; else the time the
+    fleet takes for --count uplinks (with room for jitter and duplicates); else a day."""
+    if options.duration_s:
+        return timedelta(seconds=options.duration_s)
+    if options.count and fleet.devices:
+        per_second = sum(1 / d.interval_s for d in fleet.devices)
+        longest = max(d.interval_s for d in fleet.devices)
+        return timedelta(seconds=1.05 * options.count / per_second + longest)
+    return timedelta(days=1)
 
 
 def run(
@@ -179,7 +203,10 @@ def run(
 
     with ExitStack() as stack:
         stack.enter_context(progress)
-        messages: Iterable[Message] = paced(the_plan.messages, the_plan.speed, time_of)
+        inside = _received_at if the_plan.live else None
+        messages: Iterable[Message] = paced(
+            the_plan.messages, the_plan.speed, time_of, not_before=inside
+        )
         if options.record is not None:
             recorder = Recorder(stack.enter_context(options.record.open("wb")))
             messages = recorder.tee(messages)

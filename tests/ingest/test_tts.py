@@ -346,7 +346,8 @@ _envelopes = st.fixed_dictionaries(
         ).map(lambda up: {**up, "received_at": "2025-03-14T08:15:02.309955614Z"}),
         "correlation_ids": st.lists(st.sampled_from(["as:up:01J9Z0B7Q3", "gs:uplink:01J9"])),
         "received_at": st.just("2025-03-14T09:15:03+01:00"),
-    }
+    },
+    optional={"simulated": st.booleans()},
 )
 # What a field may be replaced with: beyond a bound, of a wrong type, empty, absurd.
 _DEFECTS = [
