@@ -12,7 +12,8 @@ _DEVICE_COLUMNS = """
     d.latitude,
     d.longitude, d.first_seen_at, d.last_seen_at, d.joined_at, d.battery_level, d.battery_at,
     newest.decoder AS decoded_by, newest.decoder_version AS decoded_by_version,
-    newest.state::text AS state
+    newest.state::text AS state, d.operator_set, d.network_latitude, d.network_longitude,
+    d.location_source, d.location_at
 """
 
 # The decoder of the device's newest uplink: null there means "no decoder" for this device.
@@ -148,15 +149,34 @@ async def device_zones(conn: asyncpg.Connection, device_id: int) -> list[int]:
 
 
 async def update_device(conn: asyncpg.Connection, device_id: int, fields: dict[str, Any]) -> None:
-    """Set the given columns (name, latitude, longitude, profile) of one device."""
-    allowed = ("name", "latitude", "longitude", "profile")
-    columns = [c for c in allowed if c in fields]
-    if not columns:
-        return
-    assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(columns))
-    await conn.execute(
-        f"UPDATE devices SET {assignments} WHERE id = $1", device_id, *(fields[c] for c in columns)
-    )
+    """Set an operator's name and/or location (`latitude`, `longitude`) of one device, which
+    ingest then never overwrites (migrations/0070); None hands the field back to the network:
+    it shows the network's name or position again. `profile` is set as given."""
+    if "profile" in fields:
+        await conn.execute(
+            "UPDATE devices SET profile = $2 WHERE id = $1", device_id, fields["profile"]
+        )
+    if "name" in fields:
+        await conn.execute(
+            "UPDATE devices SET name = COALESCE($2, network_name), operator_set = CASE "
+            "WHEN $2::text IS NULL THEN array_remove(operator_set, 'name') "
+            "ELSE array_append(array_remove(operator_set, 'name'), 'name') END WHERE id = $1",
+            device_id,
+            fields["name"],
+        )
+    if "latitude" in fields:
+        await conn.execute(
+            "UPDATE devices SET "
+            "latitude = CASE WHEN $2::float8 IS NULL THEN network_latitude ELSE $2 END, "
+            "longitude = CASE WHEN $2::float8 IS NULL THEN network_longitude ELSE $3 END, "
+            "operator_set = CASE WHEN $2::float8 IS NULL "
+            "THEN array_remove(operator_set, 'location') "
+            "ELSE array_append(array_remove(operator_set, 'location'), 'location') END "
+            "WHERE id = $1",
+            device_id,
+            fields["latitude"],
+            fields["longitude"],
+        )
 
 
 async def profile_exists(conn: asyncpg.Connection, name: str) -> bool:

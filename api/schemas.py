@@ -13,6 +13,14 @@ class Location(BaseModel):
     longitude: float = Field(ge=-180, le=180)
 
 
+class NetworkLocation(Location):
+    source: str | None = Field(
+        description="Who located it: 'uplink' (the uplink's metadata), or the network's "
+        "location source (e.g. SOURCE_REGISTRY, a geolocation service)"
+    )
+    at: datetime | None = Field(description="Network time of that position")
+
+
 class Device(BaseModel):
     dev_eui: str = Field(examples=["70B3D57ED0061A2B"])
     name: str | None
@@ -29,7 +37,18 @@ class Device(BaseModel):
         description="Decoder (key@version) of the newest uplink; null: no decoder applies, the "
         "raw uplinks are kept until one is registered"
     )
-    location: Location | None
+    location: Location | None = Field(
+        description="Where the device is: the operator's position if one was set, else the "
+        "network's (network_location)"
+    )
+    network_location: NetworkLocation | None = Field(
+        default=None, description="The position the network server last reported"
+    )
+    operator_set: list[str] = Field(
+        default_factory=list,
+        description="Fields an operator set (name, location), which network metadata never "
+        "overwrites",
+    )
     first_seen_at: datetime | None
     last_seen_at: datetime | None
     joined_at: datetime | None
@@ -64,9 +83,12 @@ class DevicePatch(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(
+        default=None, max_length=200, description="null removes it, showing the network's name"
+    )
     location: Location | None = Field(
-        default=None, description="WGS84 position; null removes the location"
+        default=None,
+        description="WGS84 position; null removes the operator's, showing the network's if any",
     )
     profile: str | None = Field(
         default=None,

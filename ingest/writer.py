@@ -70,17 +70,39 @@ class WriteResult:
 
 
 _UPSERT_DEVICES = """
-INSERT INTO devices AS d (dev_eui, name, application_id, model, latitude, longitude,
+INSERT INTO devices AS d (dev_eui, name, network_name, application_id, model, latitude, longitude,
+                          network_latitude, network_longitude, location_source, location_at,
                           first_seen_at, last_seen_at, device_profile)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],
-                     $7::timestamptz[], $8::timestamptz[], $9::text[])
+SELECT e.dev_eui, e.name, e.name, e.application_id, e.model, e.latitude, e.longitude,
+       e.latitude, e.longitude, CASE WHEN e.latitude IS NOT NULL THEN 'uplink' END,
+       CASE WHEN e.latitude IS NOT NULL THEN e.last_seen_at END, e.first_seen_at,
+       e.last_seen_at, e.device_profile
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],
+            $7::timestamptz[], $8::timestamptz[], $9::text[])
+     AS e(dev_eui, name, application_id, model, latitude, longitude, first_seen_at,
+          last_seen_at, device_profile)
+-- What an operator set (operator_set, migrations/0070) is never overwritten; the network's own
+-- name and position are kept beside it, a position only when it is the newest (network time).
 ON CONFLICT (dev_eui) DO UPDATE SET
-    name = COALESCE(EXCLUDED.name, d.name),
+    network_name = COALESCE(EXCLUDED.network_name, d.network_name),
+    name = CASE WHEN 'name' = ANY(d.operator_set) THEN d.name
+                ELSE COALESCE(EXCLUDED.name, d.name) END,
     application_id = COALESCE(EXCLUDED.application_id, d.application_id),
     model = COALESCE(EXCLUDED.model, d.model),
     device_profile = COALESCE(EXCLUDED.device_profile, d.device_profile),
-    latitude = CASE WHEN EXCLUDED.latitude IS NULL THEN d.latitude ELSE EXCLUDED.latitude END,
-    longitude = CASE WHEN EXCLUDED.latitude IS NULL THEN d.longitude ELSE EXCLUDED.longitude END,
+    network_latitude = CASE WHEN EXCLUDED.location_at >= COALESCE(d.location_at, '-infinity')
+                            THEN EXCLUDED.network_latitude ELSE d.network_latitude END,
+    network_longitude = CASE WHEN EXCLUDED.location_at >= COALESCE(d.location_at, '-infinity')
+                             THEN EXCLUDED.network_longitude ELSE d.network_longitude END,
+    latitude = CASE WHEN EXCLUDED.location_at >= COALESCE(d.location_at, '-infinity')
+                         AND NOT 'location' = ANY(d.operator_set)
+                    THEN EXCLUDED.latitude ELSE d.latitude END,
+    longitude = CASE WHEN EXCLUDED.location_at >= COALESCE(d.location_at, '-infinity')
+                          AND NOT 'location' = ANY(d.operator_set)
+                     THEN EXCLUDED.longitude ELSE d.longitude END,
+    location_source = CASE WHEN EXCLUDED.location_at >= COALESCE(d.location_at, '-infinity')
+                           THEN EXCLUDED.location_source ELSE d.location_source END,
+    location_at = GREATEST(d.location_at, EXCLUDED.location_at),
     first_seen_at = LEAST(d.first_seen_at, EXCLUDED.first_seen_at),
     last_seen_at = GREATEST(d.last_seen_at, EXCLUDED.last_seen_at)
 RETURNING id, dev_eui, first_seen_at, last_seen_at
@@ -129,13 +151,20 @@ _QUEUE_STAGED_MEASUREMENTS = "SELECT queue_staged_measurements()"
 # Applies everything queued to latest and the rollups; returns how many measurements.
 _FOLD_ROLLUPS = "SELECT fold_rollups()"
 
-# Joins, positions and battery states; each only replaces an older one (by network time).
+# Joins, positions and battery states; each only replaces an older one (by network time), and a
+# position never the operator's (migrations/0070).
 _APPLY_EVENTS = """
 UPDATE devices AS d SET
     joined_at = GREATEST(d.joined_at, e.joined_at),
+    network_latitude = CASE WHEN e.location_at >= COALESCE(d.location_at, '-infinity')
+                            THEN e.latitude ELSE d.network_latitude END,
+    network_longitude = CASE WHEN e.location_at >= COALESCE(d.location_at, '-infinity')
+                             THEN e.longitude ELSE d.network_longitude END,
     latitude = CASE WHEN e.location_at >= COALESCE(d.location_at, '-infinity')
+                         AND NOT 'location' = ANY(d.operator_set)
                     THEN e.latitude ELSE d.latitude END,
     longitude = CASE WHEN e.location_at >= COALESCE(d.location_at, '-infinity')
+                          AND NOT 'location' = ANY(d.operator_set)
                      THEN e.longitude ELSE d.longitude END,
     location_source = CASE WHEN e.location_at >= COALESCE(d.location_at, '-infinity')
                            THEN e.location_source ELSE d.location_source END,

@@ -22,6 +22,7 @@ from api.schemas import (
     DevicePatch,
     LatestValue,
     Location,
+    NetworkLocation,
     Point,
     Series,
 )
@@ -58,12 +59,25 @@ def _device(row: Any) -> Device:
             f"{row['decoded_by']}@{row['decoded_by_version']}" if row["decoded_by"] else None
         ),
         location=location,
+        network_location=_network_location(row),
+        operator_set=sorted(row["operator_set"]),
         first_seen_at=row["first_seen_at"],
         last_seen_at=row["last_seen_at"],
         joined_at=row["joined_at"],
         battery_level=row["battery_level"],
         battery_at=row["battery_at"],
         state=orjson.loads(row["state"]) if row["state"] else None,
+    )
+
+
+def _network_location(row: Any) -> NetworkLocation | None:
+    if row["network_latitude"] is None or row["network_longitude"] is None:
+        return None
+    return NetworkLocation(
+        latitude=row["network_latitude"],
+        longitude=row["network_longitude"],
+        source=row["location_source"],
+        at=row["location_at"],
     )
 
 
@@ -119,7 +133,9 @@ async def get_device(dev_eui: str, conn: Conn) -> DeviceDetail:
     description=(
         "`profile` names the device profile that says what the device's generic channels "
         "measure (e.g. CayenneLPP analog input 4 is NO2 in ppb); ingest applies it to the "
-        "device's uplinks from a few seconds later, and `meetnet reprocess` to stored ones."
+        "device's uplinks from a few seconds later, and `meetnet reprocess` to stored ones. "
+        "A name or location set here is never overwritten by network metadata; null hands it "
+        "back to the network, whose own position is always in `network_location`."
     ),
 )
 async def patch_device(
