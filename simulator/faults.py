@@ -189,7 +189,10 @@ class FaultInjector:
             return replace(u, body=u.body[:cut], measurements=(), fault=fault)
         assert frame is not None, "payload faults need the uplink's frame"
         if fault == "truncated_payload":
-            frame = replace(frame, payload=frame.payload[: rng.randint(1, len(frame.payload) - 1)])
+            size = len(frame.payload)  # a frame of one byte is cut to nothing
+            frame = replace(
+                frame, payload=frame.payload[: rng.randint(1, size - 1) if size > 1 else 0]
+            )
         elif fault == "garbled_payload":
             frame = replace(frame, payload=rng.randbytes(len(frame.payload)))
         elif fault == "unknown_device":

@@ -123,3 +123,14 @@ def test_bad_fault_lists_say_what_to_fix() -> None:
         parse_rates(["late"])
     with pytest.raises(FaultError, match="more than 1"):
         parse_rates(["late=0.6", "burst=0.6"])
+
+
+def test_a_one_byte_frame_is_truncated_to_nothing() -> None:
+    """The Nwave parking sensor sends a single byte; cutting it short leaves an empty frame."""
+    fleet = Fleet(spec=FleetSpec((Group("nwave-nps310sm", 3),), seed=1))
+    sent = list(itertools.islice(fleet.timeline(START), 6))
+    assert all(len(u.frame.payload) == 1 for u in sent if u.frame is not None)
+    out = list(FaultInjector(fleet, {"truncated_payload": 1.0}).apply(iter(sent)))
+    assert [(u.fault, u.frame.payload if u.frame else None) for u in out] == [
+        ("truncated_payload", b"")
+    ] * 6
