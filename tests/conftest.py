@@ -128,13 +128,22 @@ def backend(_template: Template) -> Backend:
     return _template.backend
 
 
+@contextlib.contextmanager
+def fresh_database(template_database: str) -> Iterator[str]:
+    """URL of a fresh database with the full schema, dropped on leaving."""
+    name = f"meetnet_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+    try:
+        yield database_url(name)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
 def db_url(template_database: str) -> Iterator[str]:
     """URL of a fresh database with the full schema, dropped after the test."""
-    name = f"meetnet_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
-    yield database_url(name)
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(template_database) as url:
+        yield url
 
 
 @pytest.fixture

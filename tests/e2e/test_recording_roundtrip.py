@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 
 from simulator import MODELS, read
-from tests.conftest import Broker, _admin, database_url, free_port
+from tests.conftest import Broker, free_port, fresh_database
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +45,8 @@ FAULTS = {
 @pytest.fixture
 def fresh_db_url(template_database: str) -> Iterator[str]:
     """A second fresh database, for the import."""
-    name = f"meetnet_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
-    yield database_url(name)
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(template_database) as url:
+        yield url
 
 
 def _fleet_file(path: Path, app: str) -> Path:
