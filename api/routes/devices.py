@@ -33,13 +33,12 @@ from decoders.catalogue import Aggregation, Quantity
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
 
-_FORMATS: dict[int | str, dict[str, Any]] = {
-    200: {
-        "content": {
-            "application/geo+json": {"schema": {"type": "object"}},
-            "text/csv": {"schema": {"type": "string"}},
-        }
-    }
+# What each route's `format` offers besides JSON, and only that, in the OpenAPI document.
+_GEOJSON: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/geo+json": {"schema": {"type": "object"}}}}
+}
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
 }
 
 
@@ -85,7 +84,7 @@ def _network_location(row: Any) -> NetworkLocation | None:
     "",
     response_model=DevicePage,
     summary="List devices, ordered by DevEUI (format=geojson: a FeatureCollection)",
-    responses=_FORMATS,
+    responses=_GEOJSON,
 )
 async def list_devices(
     conn: Conn,
@@ -202,7 +201,7 @@ def check_buckets(plan: series.Plan, bucket: str, settings: ApiSettings) -> None
         "Whole-day buckets follow local days in `tz` (default: the city's); raw data, hourly or "
         "daily rollups answer as the bucket allows, with the same values."
     ),
-    responses=_FORMATS,
+    responses=_CSV,
 )
 async def device_series(
     dev_eui: str,
