@@ -164,27 +164,28 @@ def _distance_read(x: _Values, ms: list[Measurement], st: dict[str, Any]) -> Non
 _DISTANCE = _Sensor(2, _distance_read, lambda v: [round(v[("distance", 0)] * 1000), 1])
 
 _DEPTHS = 8
+_INVALID = 0  # DL-SMTP raw code for "no sensor / invalid" (reads -5 and -327.68 converted)
 
 
 def _soil_read(x: _Values, ms: list[Measurement], st: dict[str, Any]) -> None:
     # Sentek probe, per depth: moisture (x - 2500) / 500, temperature (x - 32768) / 100 °C.
-    # A depth without a sensor reads 0, 0 (-5, -327.68): no measurement.
+    # Raw 0 is the datasheet's "no sensor / invalid" code (-5, -327.68), for each value on its
+    # own: no measurement, whatever the other value of that depth says.
     for depth in range(_DEPTHS):
         moisture, temperature = x[2 * depth], x[2 * depth + 1]
-        if moisture == 0 and temperature == 0:
-            continue
-        ms.append(Measurement("soil_moisture_index", (moisture - 2500) / 500, sensor=depth))
-        ms.append(Measurement("soil_temperature", (temperature - 32768) / 100, sensor=depth))
+        if moisture != _INVALID:
+            ms.append(Measurement("soil_moisture_index", (moisture - 2500) / 500, sensor=depth))
+        if temperature != _INVALID:
+            ms.append(Measurement("soil_temperature", (temperature - 32768) / 100, sensor=depth))
 
 
 def _soil_write(v: dict[tuple[str, int], float]) -> list[int]:
     out: list[int] = []
     for depth in range(_DEPTHS):
-        if ("soil_moisture_index", depth) in v:
-            out.append(round(v[("soil_moisture_index", depth)] * 500) + 2500)
-            out.append(round(v[("soil_temperature", depth)] * 100) + 32768)
-        else:
-            out += [0, 0]
+        moisture = v.get(("soil_moisture_index", depth))
+        temperature = v.get(("soil_temperature", depth))
+        out.append(_INVALID if moisture is None else round(moisture * 500) + 2500)
+        out.append(_INVALID if temperature is None else round(temperature * 100) + 32768)
     return out
 
 
@@ -212,7 +213,7 @@ _HOLDS: dict[int, tuple[str, ...]] = {
     id(_LP8): ("co2",),
     id(_PM): ("pm1",),
     id(_DISTANCE): ("distance",),
-    id(_SOIL): ("soil_temperature",),
+    id(_SOIL): ("soil_temperature", "soil_moisture_index"),
 }
 
 

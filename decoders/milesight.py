@@ -56,16 +56,34 @@ def _people(data: bytes, ms: list[Measurement], state: dict[str, Any]) -> None:
     state["regions"] = [{"index": n, "count": (mask >> n) & 1} for n in range(data[1])]
 
 
-def _occupancy(data: bytes, ms: list[Measurement], state: dict[str, Any]) -> None:
-    ms.append(Measurement("occupancy", float(data[0])))  # VS330 0x03 0x8E: 0 vacant, 1 occupied
+def _binary(quantity: str, key: str, what: str) -> _Reader:
+    """A 1-byte 0/1 reading; any other code is not a reading (the vendor's decoders fold it
+    into one of the two states, which would invent a value): a warning, the code kept as state."""
+
+    def read(data: bytes, ms: list[Measurement], state: dict[str, Any]) -> None:
+        if data[0] in (0, 1):
+            ms.append(Measurement(quantity, float(data[0])))
+        else:
+            state[key] = data[0]
+            raise _Unreadable(f"Milesight {what} code {data[0]} is neither 0 nor 1")
+
+    return read
+
+
+class _Unreadable(Exception):
+    """A record whose value is outside its documented codes: a warning, the frame goes on."""
+
+
+_occupancy = _binary(
+    "occupancy", "occupancy_code", "occupancy"
+)  # VS330 0x03 0x8E: 0 vacant, 1 occupied
 
 
 def _position(data: bytes, ms: list[Measurement], state: dict[str, Any]) -> None:
     state["position"] = "tilt" if data[0] else "normal"  # EM310-UDL 0x04 0x00
 
 
-def _pir(data: bytes, ms: list[Measurement], state: dict[str, Any]) -> None:
-    ms.append(Measurement("presence", float(data[0])))  # AM307 0x05 0x00: 0 idle, 1 trigger
+_pir = _binary("presence", "pir_code", "PIR")  # AM307 0x05 0x00: 0 idle, 1 trigger
 
 
 # (channel, type) -> (data size, reader, encoding: (quantity, scale, signed) or None for state)
@@ -103,6 +121,7 @@ def decode(payload: bytes, f_port: int) -> Decoded:
         raise DecodeError("empty Milesight frame")
     ms: list[Measurement] = []
     state: dict[str, Any] = {}
+    warnings: list[str] = []
     pos, end = 0, len(payload)
     while pos < end:
         head = take(payload, pos, 2, "Milesight record header")
@@ -110,9 +129,12 @@ def decode(payload: bytes, f_port: int) -> Decoded:
         if record is None:
             raise DecodeError(f"unknown Milesight channel 0x{head[0]:02x} type 0x{head[1]:02x}")
         size, read, _ = record
-        read(take(payload, pos + 2, size, f"channel 0x{head[0]:02x}"), ms, state)
+        try:
+            read(take(payload, pos + 2, size, f"channel 0x{head[0]:02x}"), ms, state)
+        except _Unreadable as e:
+            warnings.append(str(e))
         pos += 2 + size
-    return Decoded(tuple(ms), state)
+    return Decoded(tuple(ms), state, tuple(warnings))
 
 
 # Per model, the records its encoder writes, in the device's order.

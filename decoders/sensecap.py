@@ -3,7 +3,9 @@
 Frame (Seeed "SenseCAP LoRaWAN sensor payload" document): repeated 7-byte packets
 `[channel u8][data id u16 LE][value i32 LE]`, then a CRC-16/KERMIT of everything before it
 (little-endian). Data ids above 4096 are measurements (value / 1000); lower ids are device
-attributes (versions, battery and interval, sensor EUI halves, sensor removal).
+attributes (versions, battery and interval, sensor EUI halves, sensor removal). The vendor's
+decoder ignores the channel of a measurement; S210x devices send 1, some firmware 0, and both
+mean the one probe (sensor 0); channel n > 1 is sensor n - 1.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def decode(payload: bytes, f_port: int) -> Decoded:
                 state[f"measurement_{data_id}"] = value
             else:
                 quantity, factor = known
-                ms.append(Measurement(quantity, round(value * factor, 6), sensor=channel - 1))
+                sensor = max(channel - 1, 0)  # channels 0 and 1 are both the built-in probe
+                ms.append(Measurement(quantity, round(value * factor, 6), sensor=sensor))
         elif data_id == 0x0000:  # board version: hardware major.minor, software major.minor
             state["hardware_version"] = f"{raw[3]}.{raw[2]}"
             state["software_version"] = f"{raw[1]}.{raw[0]}"
