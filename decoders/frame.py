@@ -32,11 +32,6 @@ def fit(value: float, scale: float, size: int, signed: bool, what: str) -> bytes
         raise ValueError(f"{what}={value} does not fit {size} bytes") from None
 
 
-def fit_le(value: float, scale: float, size: int, signed: bool, what: str) -> bytes:
-    """Little-endian counterpart of `fit`."""
-    return fit(value, scale, size, signed, what)[::-1]
-
-
 def by_key(measurements: Iterable[Measurement]) -> dict[tuple[str, int], float]:
     """Index measurements by (quantity, sensor) for encoders; later duplicates win."""
     return {(m.quantity, m.sensor): m.value for m in measurements}
