@@ -9,7 +9,9 @@ A field map is a dict from a path in the decoded object to a target (see `models
   `sensor` (int), `scale` (vendor value * scale = catalogue value), `absent` (vendor values that
   mean "no reading"), `values` (string/boolean -> number), `parse = "number"` (leading number of
   a string such as "2000 mm"), `otherwise_state` (state key for a value that is no number),
-  or `ignore` (a reason: the field is deliberately not kept).
+  `scale_from = { path, values }` (the scale depends on another field, e.g. a meter's VIF: a
+  value of that field not listed gives no measurement), or `ignore` (a reason: the field is
+  deliberately not kept).
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ def extract(obj: Any, fieldmap: Mapping[str, Any]) -> list[Extracted]:
                 continue
             sensor = int(spec.get("sensor", captured if captured is not None else 0))
             scale = float(spec.get("scale", 1))
+            if "scale_from" in spec:
+                unit = spec["scale_from"]
+                key = next((str(u) for u, _ in _walk(obj, unit["path"].split("."), None)), None)
+                if key not in unit["values"]:
+                    continue
+                scale *= float(unit["values"][key])
             if "state" in spec:
                 values = spec.get("values")
                 value = values.get(str(raw), raw) if values else raw

@@ -41,10 +41,12 @@ def _application(payload: bytes) -> Decoded:
             Measurement("people_count_out", float(_u16(payload, 5))),  # right to left
         ]
         if version == 3:
+            state["sbx_batt"] = payload[11]  # the vendor's SBX_BATT: here %, in v4 mV
             ms.append(Measurement("battery_level", float(payload[11])))  # SBX gauge, %
             state["sbx_pv_mw"] = _u16(payload, 12)
             ms.append(_temperature(payload, 14))
         else:
+            state["sbx_batt"] = _u16(payload, 11)
             ms.append(Measurement("battery_voltage", _u16(payload, 11) / 1000))  # SBX, mV
             state["sbx_pv_mw"] = _u16(payload, 13)
             ms.append(_temperature(payload, 15))

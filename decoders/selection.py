@@ -24,7 +24,7 @@ from decoders.base import Decoded, DecodeError
 from decoders.registry import DECODERS, Codec
 from decoders.rules import RULES, Rules
 
-FIELDMAP_VERSION = "1"  # bump when a field map in models.toml changes meaning
+FIELDMAP_VERSION = "2"  # bump when a field map in models.toml changes meaning
 
 
 @dataclass(frozen=True, slots=True)
