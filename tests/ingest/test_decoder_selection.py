@@ -72,7 +72,7 @@ def test_network_object_is_mapped_when_nothing_names_the_device() -> None:
     normalized = {"air": {"temperature": 20.5, "relativeHumidity": 31.0}, "battery": 3.1}
     body = _tts(b"\x00\x01", decoded_payload=normalized)
     outcome = _decoded(TOPIC, body, Pipeline(default_decoder=None))
-    assert (outcome.decoder, outcome.decoder_version) == ("fieldmap:tts_normalized", "1")
+    assert (outcome.decoder, outcome.decoder_version) == ("fieldmap:tts_normalized", "2")
     assert set(outcome.measurements) == {
         Measurement("air_temperature", 20.5),
         Measurement("relative_humidity", 31.0),
